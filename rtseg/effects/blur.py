@@ -1,0 +1,69 @@
+"""Background blur without halo: the person is masked out of the blur (normalised convolution)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from rtseg.effects.composite import blend
+
+LOW_RES_SIGMA = 3.0
+"""Blur sigma applied at the reduced resolution; the downscale factor supplies the rest."""
+
+
+def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, halo_free: bool = True) -> np.ndarray:
+    """A blurred background of ``image`` at full size, with sigma ≈ ``strength`` pixels.
+
+    The blur runs on a copy downscaled by ``strength / 3`` (a 720p frame at strength 25 is blurred
+    at 154x86), which is what makes strong blur cheap. With ``halo_free`` the foreground is weighted
+    out: ``blur(img·(1-a)) / blur(1-a)``, so the person does not smear into the background around
+    their outline (what Google Meet's blur does), instead of a bright/dark halo.
+    """
+    h, w = image.shape[:2]
+    factor = max(1.0, strength / LOW_RES_SIGMA)
+    sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
+    sigma = strength / factor
+    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    if halo_free:
+        weight = 1.0 - cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
+        num = cv2.GaussianBlur(small.astype(np.float32) * weight[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)
+        plain = cv2.GaussianBlur(small, (0, 0), sigma).astype(np.float32)
+        # Where almost no background is nearby (inside the person) fall back to the plain blur.
+        t = np.clip(den * 20.0, 0.0, 1.0)[..., None]
+        out = num / np.maximum(den, 1e-3)[..., None] * t + plain * (1.0 - t)
+        small_blur = np.clip(out, 0, 255).astype(np.uint8)
+    else:
+        small_blur = cv2.GaussianBlur(small, (0, 0), sigma)
+    return cv2.resize(small_blur, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass
+class BlurEffect:
+    """Keep the person sharp, blur the background.
+
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    >>> out = BlurEffect(strength=12).apply(img, np.zeros((90, 160), np.float32))
+    >>> out.shape, bool(out.std() < img.std())
+    ((90, 160, 3), True)
+    """
+
+    strength: float = 25.0
+    halo_free: bool = True
+    name: str = "blur"
+    channels: int = 3
+
+    def open(self) -> None:
+        if self.strength < 0:
+            raise ValueError(f"blur strength must be >= 0, got {self.strength}")
+
+    def apply(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        if self.strength <= 0:
+            return image
+        return blend(image, background_blur(image, alpha, self.strength, halo_free=self.halo_free), alpha)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,200 @@
+"""Video files through PyAV: H.264 by default, alpha-capable VP9/ProRes for cutouts, audio copied."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from rtseg.errors import SinkError
+from rtseg.frame import Frame
+from rtseg.graph.stage import SinkStage
+from rtseg.sinks.atomic import partial_file
+
+
+@dataclass
+class EncoderSettings:
+    """Encoder choice. Defaults: H.264 (libx264) yuv420p, CRF 23, preset ``veryfast``.
+
+    ``veryfast`` encodes 720p at several hundred fps on one core's share while CRF 23 keeps the
+    quality x264 considers visually transparent for most content.
+    """
+
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    options: dict[str, str] = field(default_factory=lambda: {"crf": "23", "preset": "veryfast"})
+    threads: int = 0
+
+    @classmethod
+    def for_path(cls, path: Path, *, alpha: bool = False) -> EncoderSettings:
+        """Settings for an output name: ``.webm`` → VP9 (alpha: yuva420p), ``.mov`` with alpha → ProRes 4444."""
+        suffix = path.suffix.lower()
+        if suffix == ".webm":
+            return cls("libvpx-vp9", "yuva420p" if alpha else "yuv420p",
+                       {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"})
+        if alpha:
+            if suffix != ".mov":
+                raise SinkError(f"alpha output needs .webm, .mov or a directory, got {path.name!r}")
+            return cls("prores_ks", "yuva444p10le", {"profile": "4444", "qscale": "11"})
+        return cls()
+
+
+class VideoFileSink(SinkStage):
+    """Encode frames to ``path``; the file appears only when complete.
+
+    Frames keep their input pts and time base (so fps, frame count and duration match the input).
+    With ``audio_from``, that file's first audio stream is copied packet for packet (no re-encode),
+    interleaved with the video as it is written.
+    """
+
+    name = "encode"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fps: Fraction,
+        time_base: Fraction | None = None,
+        audio_from: str | None = None,
+        settings: EncoderSettings | None = None,
+        alpha: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.fps = Fraction(fps)
+        self.time_base = Fraction(time_base) if time_base else 1 / self.fps
+        self.audio_from = audio_from
+        self.alpha = alpha
+        self.settings = settings or EncoderSettings.for_path(self.path, alpha=alpha)
+        self._tmp: Path | None = None
+        self._out: av.container.OutputContainer | None = None
+        self._vstream: av.VideoStream | None = None
+        self._ain: av.container.InputContainer | None = None
+        self._astream: av.AudioStream | None = None
+        self._apackets: Iterator[av.Packet] | None = None
+        self._pending_audio: av.Packet | None = None
+        self._last_pts: int | None = None
+        self.frames_written = 0
+
+    def open(self) -> None:
+        self._tmp = partial_file(self.path)
+        try:
+            self._out = av.open(str(self._tmp), mode="w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise SinkError(f"cannot create output {self.path}: {exc}") from exc
+
+    def _start(self, width: int, height: int) -> None:
+        assert self._out is not None
+        s = self.settings
+        try:
+            stream = self._out.add_stream(s.codec, rate=self.fps, options=dict(s.options))
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise SinkError(f"encoder {s.codec!r} is not available: {exc}") from exc
+        stream.width, stream.height, stream.pix_fmt = width, height, s.pix_fmt
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
+        stream.thread_type = "AUTO"
+        if s.threads:
+            stream.codec_context.thread_count = s.threads
+        self._vstream = stream
+        if self.audio_from:
+            self._start_audio(self.audio_from)
+
+    def _start_audio(self, source: str) -> None:
+        assert self._out is not None
+        try:
+            ain = av.open(source)
+        except av.error.FFmpegError:
+            return  # the video source already reported real problems; no audio to copy
+        if not ain.streams.audio:
+            ain.close()
+            return
+        in_audio = ain.streams.audio[0]
+        try:
+            self._astream = self._out.add_stream_from_template(in_audio)
+        except (av.error.FFmpegError, ValueError) as exc:
+            ain.close()
+            raise SinkError(f"cannot copy audio ({in_audio.codec_context.name}) into {self.path.name}: {exc}") from exc
+        self._ain = ain
+        self._apackets = ain.demux(in_audio)
+
+    def _mux_audio_until(self, seconds: float | None) -> None:
+        """Copy audio packets whose time is at or before ``seconds`` (all of them if None)."""
+        if self._apackets is None or self._out is None or self._astream is None:
+            return
+        while True:
+            pkt = self._pending_audio
+            if pkt is None:
+                try:
+                    pkt = next(self._apackets)
+                except StopIteration:
+                    self._apackets = None
+                    return
+                if pkt.dts is None:
+                    continue
+            if seconds is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) > seconds:
+                self._pending_audio = pkt
+                return
+            self._pending_audio = None
+            pkt.stream = self._astream
+            self._out.mux(pkt)
+
+    def process(self, frame: Frame) -> None:
+        image = frame.result
+        if self._vstream is None:
+            self._start(image.shape[1], image.shape[0])
+        assert self._vstream is not None and self._out is not None
+        if (image.shape[1], image.shape[0]) != (self._vstream.width, self._vstream.height):
+            raise SinkError(f"unexpected frame size {image.shape[1]}x{image.shape[0]} != "
+                            f"{self._vstream.width}x{self._vstream.height}")
+        fmt = "rgba" if image.shape[2] == 4 else "rgb24"
+        vf = av.VideoFrame.from_ndarray(image, format=fmt)
+        pts = frame.pts if frame.pts is not None and frame.time_base == self.time_base else None
+        if pts is None:
+            pts = round(frame.index / (self.fps * self.time_base))
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # keep pts strictly increasing whatever the source did
+        self._last_pts = pts
+        vf.pts = pts
+        vf.time_base = self.time_base
+        try:
+            for packet in self._vstream.encode(vf):
+                self._out.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise SinkError(f"encoding {self.path.name} failed at frame {frame.index}: {exc}") from exc
+        self.frames_written += 1
+        self._mux_audio_until(float(pts * self.time_base))
+
+    def finish(self) -> None:
+        if self._out is None or self._tmp is None:
+            return
+        if self._vstream is None:
+            raise SinkError(f"no frames to write to {self.path}")
+        try:
+            for packet in self._vstream.encode(None):
+                self._out.mux(packet)
+            self._mux_audio_until(None)
+            self._out.close()
+        except av.error.FFmpegError as exc:
+            raise SinkError(f"finishing {self.path.name} failed: {exc}") from exc
+        self._out = None
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def close(self) -> None:
+        if self._ain is not None:
+            self._ain.close()
+            self._ain = None
+        if self._out is not None:
+            try:
+                self._out.close()
+            except av.error.FFmpegError:
+                pass
+            self._out = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
