@@ -1,0 +1,111 @@
+"""The exported model directory: ``manifest.json``, four ONNX graphs and ``constants.npz``.
+
+:class:`Sam2Model` reads and checks a directory written by :func:`rtseg.segment.sam2.export.export_sam2`
+(every file present, every sha256 matching) before any session is created, so a truncated download or
+a hand-edited graph fails with a message naming the file instead of an ONNX Runtime stack trace.
+Needs numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtseg.errors import ChecksumError, ModelError
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "rtseg-sam2/1"
+CONSTANTS_FILE = "constants.npz"
+GRAPH_FILES = {
+    "image_encoder": "image_encoder.onnx",
+    "mask_decoder": "mask_decoder.onnx",
+    "memory_encoder": "memory_encoder.onnx",
+    "memory_attention": "memory_attention.onnx",
+}
+VARIANTS = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l"}
+"""rtseg variant name -> the letter in SAM 2's config and checkpoint names."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Sam2Model:
+    """A checked model directory.
+
+    >>> model = Sam2Model.from_dir("models/sam2-tiny")  # doctest: +SKIP
+    >>> model.image_size, model.graph_path("image_encoder").name  # doctest: +SKIP
+    (512, 'image_encoder.onnx')
+    """
+
+    root: Path
+    manifest: dict[str, Any]
+    constants: dict[str, np.ndarray]
+
+    @classmethod
+    def from_dir(cls, root: str | Path, verify: bool = True) -> Sam2Model:
+        """Load ``root/manifest.json`` and the constants; with ``verify`` check every sha256.
+
+        Raises :class:`ModelError` for a missing directory, manifest or file and
+        :class:`ChecksumError` when a file's sha256 differs from the manifest's.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise ModelError(f"SAM 2 model directory not found: {root}")
+        mpath = root / MANIFEST_FILE
+        if not mpath.is_file():
+            raise ModelError(
+                f"{root} has no {MANIFEST_FILE}; expected a directory written by `rtseg export-sam2`"
+            )
+        try:
+            manifest = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {mpath}: {exc}") from exc
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise ModelError(
+                f"{mpath} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}"
+            )
+        entries = [(name, manifest.get("graphs", {}).get(name)) for name in GRAPH_FILES]
+        entries.append(("constants", manifest.get("constants")))
+        for name, entry in entries:
+            if not entry:
+                raise ModelError(f"{mpath} lists no {name!r} entry")
+            path = root / entry["file"]
+            if not path.is_file():
+                raise ModelError(f"model directory {root} is missing {entry['file']} ({name})")
+            if verify:
+                actual = _sha256(path)
+                if actual != entry["sha256"]:
+                    raise ChecksumError(
+                        f"checksum mismatch for {path}: sha256 {actual} != {entry['sha256']} "
+                        "in manifest.json (file corrupt or modified; re-run `rtseg export-sam2`)"
+                    )
+        cpath = root / manifest["constants"]["file"]
+        try:
+            with np.load(cpath) as npz:
+                constants = {k: np.ascontiguousarray(npz[k], dtype=np.float32) for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {cpath}: {exc}") from exc
+        return cls(root=root, manifest=manifest, constants=constants)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.manifest["image_size"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """SAM2VideoPredictor settings recorded at export (memory size, multimask rules, ...)."""
+        return dict(self.manifest["settings"])
+
+    def graph_path(self, name: str) -> Path:
+        return self.root / self.manifest["graphs"][name]["file"]

@@ -1,0 +1,89 @@
+"""Rotary position encoding with real cos/sin, for exporting SAM 2's memory attention to ONNX.
+
+SAM 2's ``RoPEAttention`` rotates query/key pairs by multiplying them as complex numbers
+(``torch.view_as_complex``), and ONNX has no complex tensors. A complex product
+``(a + ib)(cos + i sin)`` is ``(a cos - b sin) + i(a sin + b cos)``: the same arithmetic with two real
+tables, so the rewritten attention gives the same numbers (max diff 0.0 in PyTorch; about 2e-6 after
+export). The tables are taken from SAM 2's own ``compute_axial_cis`` so no frequency is re-derived.
+
+Only :mod:`rtseg.segment.sam2.export` imports this module; it needs torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+
+def axial_rope_tables(attn: torch.nn.Module, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(cos, sin)`` of shape ``(side * side, dim // 2)`` for a ``side`` x ``side`` grid.
+
+    The values are the real and imaginary parts of the attention's own complex ``freqs_cis``
+    table (``attn.compute_cis`` binds the head dimension and theta).
+    """
+    cis = attn.compute_cis(end_x=side, end_y=side)
+    return cis.real.contiguous().float(), cis.imag.contiguous().float()
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive pairs of ``x`` (..., N, D) by per-token angles ``cos``/``sin`` (N, D/2)."""
+    pairs = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
+    a, b = pairs[..., 0], pairs[..., 1]
+    out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1)
+    return out.flatten(-2)
+
+
+def real_rope_forward(
+    self: torch.nn.Module,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int | torch.Tensor = 0,
+) -> torch.Tensor:
+    """Drop-in replacement for ``RoPEAttention.forward`` without complex numbers.
+
+    ``num_k_exclude_rope`` may be a 0-d int64 tensor, so the number of object-pointer tokens at the
+    end of the memory (which are not rotated) stays a graph input instead of a traced constant.
+    Keys are rotated with the query grid's angles repeated once per memory frame, as SAM 2 does
+    with ``rope_k_repeat``; the repetition is a gather by ``token % (h * w)``, which exports with a
+    dynamic number of memory frames.
+    """
+    q = self._separate_heads(self.q_proj(q), self.num_heads)
+    k = self._separate_heads(self.k_proj(k), self.num_heads)
+    v = self._separate_heads(self.v_proj(v), self.num_heads)
+
+    n_q = q.shape[-2]
+    side = int(math.isqrt(int(n_q)))
+    cos, sin = axial_rope_tables(self, side)
+    q = _rotate(q, cos, sin)
+
+    n_k = k.shape[-2]
+    num_rope = n_k - num_k_exclude_rope
+    k_rope = k[:, :, :num_rope]
+    k_rest = k[:, :, num_rope:]
+    if self.rope_k_repeat:
+        idx = torch.arange(k_rope.shape[-2]) % n_q
+        cos_k, sin_k = cos.index_select(0, idx), sin.index_select(0, idx)
+    else:
+        cos_k, sin_k = cos, sin
+    k = torch.cat([_rotate(k_rope, cos_k, sin_k), k_rest], dim=-2)
+
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0)
+    return self.out_proj(self._recombine_heads(out))
+
+
+@contextmanager
+def real_rope() -> Iterator[None]:
+    """Temporarily make every ``RoPEAttention`` use :func:`real_rope_forward` (restored on exit)."""
+    from sam2.modeling.sam.transformer import RoPEAttention
+
+    original = RoPEAttention.forward
+    RoPEAttention.forward = real_rope_forward  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RoPEAttention.forward = original  # type: ignore[method-assign]
