@@ -13,10 +13,13 @@ SELFIE_MODELS = {
 }
 
 
-def create_segmenter(model: str) -> Segmenter:
-    """Build a segmenter by model name (``selfie``, ``selfie-square``, ``selfie-landscape``)."""
+def create_segmenter(model: str, file: str | None = None, sha256: str | None = None) -> Segmenter:
+    """Build a segmenter by model name (``selfie``, ``selfie-square``, ``selfie-landscape``).
+
+    ``file`` replaces the bundled model file; ``sha256``, if given, is checked before loading.
+    """
     if model in SELFIE_MODELS:
-        return SelfieSegmenter(SELFIE_MODELS[model])
+        return SelfieSegmenter(SELFIE_MODELS[model], model_path=file, model_sha256=sha256)
     raise ConfigError(f"unknown model {model!r}; expected one of: {', '.join(SELFIE_MODELS)}")
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,29 @@ import numpy as np
 
 from rtseg.errors import ModelError
 from rtseg.segment.models import bundled_model, verify_sha256
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence MediaPipe's C++ start-up chatter (glog/TFLite INFO lines) written straight to fd 2."""
+    if os.environ.get("RTSEG_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 class SelfieVariant(str, Enum):
@@ -68,8 +94,8 @@ class SelfieSegmenter:
         self.close()
 
     def open(self) -> None:
-        if self.variant is not SelfieVariant.AUTO:
-            self._load(self.variant)
+        if self.variant is not SelfieVariant.AUTO or self.model_path is not None:
+            self._load(SelfieVariant.SQUARE if self.variant is SelfieVariant.AUTO else self.variant)
         else:
             # Fail early on a corrupt install even though the variant is picked on the first frame.
             for filename, _ in MODEL_FILES.values():
@@ -95,7 +121,13 @@ class SelfieSegmenter:
             output_category_mask=False,
         )
         try:
-            segmenter = vision.ImageSegmenter.create_from_options(options)
+            with quiet_native_stderr():
+                segmenter = vision.ImageSegmenter.create_from_options(options)
+                # The first inference prints the XNNPACK delegate line; run it silently now.
+                import mediapipe as mp
+
+                w, h = size
+                segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((h, w, 3), np.uint8)))
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"MediaPipe cannot load {path}: {exc}") from exc
         self.close()

@@ -1,0 +1,3 @@
+from rtseg.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""Typed job configuration, loadable from TOML presets (``configs/*.toml``) and CLI options.
+
+Every CLI option has a key here; unknown keys are rejected by name.
+
+>>> cfg = JobConfig.model_validate({"command": "blur", "input": "in.mp4", "output": "out.mp4"})
+>>> cfg.effect.strength
+25.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rtseg.errors import ConfigError
+
+
+class Command(str, Enum):
+    BLUR = "blur"
+    REPLACE = "replace"
+    CUTOUT = "cutout"
+    SEGMENT = "segment"
+    OVERLAY = "overlay"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    name: str = "selfie"
+    """``selfie`` (square or landscape by aspect ratio), ``selfie-square``, ``selfie-landscape``."""
+    file: str | None = None
+    """A model file to use instead of the bundled one (same architecture)."""
+    sha256: str | None = None
+    """Expected sha256 of ``file``; checked before loading."""
+
+
+class EffectConfig(_Strict):
+    strength: float = Field(25.0, ge=0, le=200)
+    """Background blur sigma in pixels at the frame's resolution."""
+    background: str | None = None
+    """Replacement background: an image, a video (looped) or ``#RRGGBB``."""
+    halo_free: bool = True
+    """Weight the person out of the background blur so it does not smear into it."""
+    overlay_colour: str = "#00ff00"
+    overlay_opacity: float = Field(0.5, ge=0, le=1)
+
+
+class EncoderConfig(_Strict):
+    codec: str | None = None
+    """Video codec; default by output name (H.264 for .mp4/.mkv/.mov, VP9 for .webm, ProRes 4444 for cutout .mov)."""
+    crf: int | None = Field(None, ge=0, le=63)
+    preset: str | None = None
+
+
+class RunConfig(_Strict):
+    progress: bool = True
+    stats_json: str | None = None
+    queue_size: int = Field(4, ge=1, le=256)
+    debug: bool = False
+
+
+class JobConfig(_Strict):
+    command: Command
+    input: str
+    output: str | None = None
+    masks: str | None = None
+    """Also (or, for ``segment``, only) write one alpha PNG per frame into this folder."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    effect: EffectConfig = Field(default_factory=EffectConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @field_validator("input")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("input must not be empty")
+        return v
+
+    def check(self) -> JobConfig:
+        """Cross-field rules that a TOML file or the CLI can break."""
+        if self.command is Command.SEGMENT and not self.masks:
+            raise ConfigError("segment needs a masks folder (--masks DIR / masks = \"DIR\")")
+        if self.command is not Command.SEGMENT and not self.output and not self.masks:
+            raise ConfigError(f"{self.command.value} needs an output (-o OUTPUT / output = \"...\")")
+        if self.command is Command.REPLACE and not self.effect.background:
+            raise ConfigError("replace needs a background (--background IMAGE|VIDEO|#RRGGBB)")
+        return self
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'")
+        elif err["type"] == "missing":
+            parts.append(f"missing key '{loc}'")
+        else:
+            parts.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+    return f"{source}: " + "; ".join(parts)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base`` (None values in ``override`` are ignored)."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = merge({}, value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(data: dict[str, Any], source: str = "config") -> JobConfig:
+    try:
+        return JobConfig.model_validate(data).check()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+

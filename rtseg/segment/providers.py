@@ -1,0 +1,220 @@
+"""ONNX Runtime execution providers: TensorRT -> CUDA -> CPU, with a fallback that explains itself.
+
+Like pyvirtualcam's backend registry, every faster provider that is not used gets a reason, and the
+reasons travel with the session (:class:`ProviderChoice`) so the CLI can print them once. Two
+different things can go wrong and both are checked:
+
+* the installed onnxruntime build does not offer the provider at all (plain ``onnxruntime`` has only
+  CPU; TensorRT and CUDA come with ``onnxruntime-gpu``);
+* the build offers it but the session silently runs without it, because CUDA, cuDNN or TensorRT
+  libraries are missing or do not match. ONNX Runtime only logs this, so after creating a session we
+  compare ``session.get_providers()`` with what we asked for.
+
+>>> from rtseg.segment.providers import plan_providers
+>>> plan_providers("auto", ["CPUExecutionProvider"])[0]
+['CPUExecutionProvider']
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rtseg.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+PREFERENCE: tuple[str, ...] = (TENSORRT, CUDA, CPU)
+"""Fastest first. CPU is always last and always present."""
+
+SHORT_NAMES = {TENSORRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
+
+
+class Device(str, Enum):
+    """Which providers a session may use. ``auto`` tries TensorRT, then CUDA, then CPU."""
+
+    AUTO = "auto"
+    TENSORRT = "tensorrt"
+    CUDA = "cuda"
+    CPU = "cpu"
+
+    @classmethod
+    def parse(cls, value: str | Device) -> Device:
+        try:
+            return cls(value.lower() if isinstance(value, str) else value)
+        except ValueError:
+            raise ConfigError(
+                f"unknown device {value!r}; expected one of {', '.join(d.value for d in cls)}"
+            ) from None
+
+
+def _wanted(device: Device) -> list[str]:
+    """Providers to try for a device choice, fastest first, CPU always as the last resort."""
+    if device is Device.AUTO or device is Device.TENSORRT:
+        return list(PREFERENCE)
+    if device is Device.CUDA:
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def available_providers() -> list[str]:
+    """Providers this onnxruntime build offers (not a promise that their libraries load)."""
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def _not_offered_reason(provider: str) -> str:
+    gpu_build = _gpu_build_installed()
+    if gpu_build:
+        return f"this onnxruntime-gpu build does not offer {provider}"
+    return "the installed onnxruntime is the CPU-only build (install onnxruntime-gpu for CUDA/TensorRT)"
+
+
+def _gpu_build_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("onnxruntime-gpu")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def plan_providers(device: str | Device, available: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Decide which providers to request, given what the build offers.
+
+    Returns ``(providers_to_request, skipped)`` where ``skipped`` maps each faster provider that will
+    not be requested to the reason. Pure logic, so it is tested without a GPU.
+    """
+    dev = Device.parse(device)
+    planned: list[str] = []
+    skipped: dict[str, str] = {}
+    for provider in _wanted(dev):
+        if provider == CPU or provider in available:
+            planned.append(provider)
+        else:
+            skipped[provider] = _not_offered_reason(provider)
+    return planned, skipped
+
+
+@dataclass(slots=True)
+class ProviderChoice:
+    """What was asked for, what the session really uses, and why each faster provider is not used."""
+
+    device: Device
+    requested: list[str]
+    used: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> str:
+        return self.used[0] if self.used else CPU
+
+    def explain(self) -> str:
+        """One line: ``running on CPU (TensorRT: ...; CUDA: ...)`` or just ``running on CUDA``."""
+        head = f"running on {SHORT_NAMES.get(self.primary, self.primary)}"
+        faster = [p for p in PREFERENCE if p in self.skipped and PREFERENCE.index(p) < PREFERENCE.index(self.primary)]
+        if not faster:
+            return head
+        reasons = "; ".join(f"{SHORT_NAMES[p]} skipped: {self.skipped[p]}" for p in faster)
+        return f"{head} ({reasons})"
+
+
+def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
+    """ORT options rtseg uses: all graph optimisations, intra-op threads = usable cores by default."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(intra_op_threads) if intra_op_threads else _usable_cores()
+    opts.log_severity_level = 3  # shape-merge warnings from exported graphs are noise
+    return opts
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def open_session(
+    path: str | Path,
+    providers: list[str],
+    options: ort.SessionOptions | None = None,
+    skipped: dict[str, str] | None = None,
+    device: Device = Device.AUTO,
+) -> tuple[ort.InferenceSession, ProviderChoice]:
+    """Create a session with ``providers`` and record which of them it actually uses.
+
+    A requested provider missing from ``session.get_providers()`` is added to ``skipped`` with the
+    reason that its libraries failed to load; ONNX Runtime itself only logs that.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"ONNX graph not found: {path}")
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options or session_options(), providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
+        raise ModelError(f"cannot load ONNX graph {path}: {exc}") from exc
+    used = list(session.get_providers())
+    skipped = dict(skipped or {})
+    for provider in providers:
+        if provider not in used and provider not in skipped:
+            skipped[provider] = (
+                "requested, but the session runs without it (its libraries failed to load or do not "
+                "match this onnxruntime build; see the onnxruntime log)"
+            )
+    return session, ProviderChoice(device=device, requested=list(providers), used=used, skipped=skipped)
+
+
+def create_session(
+    path: str | Path,
+    device: str | Device = Device.AUTO,
+    intra_op_threads: int | None = None,
+) -> tuple[ort.InferenceSession, ProviderChoice]:
+    """Open ``path`` on the fastest usable provider for ``device`` and explain any fallback.
+
+    >>> session, choice = create_session("image_encoder.onnx", "cuda")  # doctest: +SKIP
+    >>> choice.explain()  # doctest: +SKIP
+    'running on CPU (CUDA skipped: the installed onnxruntime is the CPU-only build ...)'
+    """
+    dev = Device.parse(device)
+    planned, skipped = plan_providers(dev, available_providers())
+    return open_session(path, planned, session_options(intra_op_threads), skipped, dev)
+
+
+def describe_providers() -> str:
+    """A short human description for ``rtseg devices``: each provider and whether it can be used."""
+    try:
+        available = available_providers()
+    except ImportError as exc:
+        return f"onnxruntime not importable: {exc}"
+    parts = []
+    for provider in PREFERENCE:
+        name = SHORT_NAMES[provider]
+        if provider in available:
+            note = "offered" if provider != CPU else "always"
+            parts.append(f"{name}: {note}")
+        else:
+            parts.append(f"{name}: no ({_not_offered_reason(provider)})")
+    others = [p for p in available if p not in PREFERENCE]
+    if others:
+        parts.append("also offered: " + ", ".join(others))
+    return "; ".join(parts)
+
+
+def provider_options_summary(choice: ProviderChoice) -> dict[str, Any]:
+    """Machine-readable form of a choice (for benchmark JSON and logs)."""
+    return {"device": choice.device.value, "requested": choice.requested, "used": choice.used,
+            "skipped": choice.skipped}

@@ -1,0 +1,71 @@
+"""The MediaPipe selfie segmenter: bundled models verified, variant choice, quality on DAVIS."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtseg.errors import ChecksumError, ModelError
+from rtseg.segment import SegmentStage, SelfieSegmenter, SelfieVariant, create_segmenter
+from rtseg.segment.models import SHA256, bundled_model, sha256_file
+from rtseg.sources import ImageFolderSource
+from tests.conftest import DAVIS, iou, require
+
+
+def test_bundled_models_match_their_recorded_sha256() -> None:
+    for name, digest in SHA256.items():
+        path = bundled_model(name)
+        assert sha256_file(path) == digest
+        assert path.stat().st_size > 200_000
+    notice = (bundled_model("selfie_segmentation.tflite").parent / "NOTICE.md").read_text()
+    assert "Apache License 2.0" in notice
+
+
+def test_a_model_file_with_the_wrong_checksum_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "selfie.tflite"
+    shutil.copy(bundled_model("selfie_segmentation.tflite"), bad)
+    with bad.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    seg = SelfieSegmenter("square", model_path=bad, model_sha256=SHA256["selfie_segmentation.tflite"])
+    with pytest.raises(ChecksumError, match="sha256"):
+        seg.open()
+
+
+def test_a_missing_model_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        SelfieSegmenter("square", model_path=tmp_path / "missing.tflite").open()
+
+
+def test_auto_picks_landscape_for_wide_frames_and_square_otherwise() -> None:
+    img_wide = np.zeros((720, 1280, 3), np.uint8)
+    img_43 = np.zeros((480, 640, 3), np.uint8)
+    with SelfieSegmenter() as seg:
+        assert seg.segment(img_wide).shape == (144, 256)
+        assert seg.active_variant is SelfieVariant.LANDSCAPE
+    with SelfieSegmenter() as seg:
+        assert seg.segment(img_43).shape == (256, 256)
+    with SelfieSegmenter("square") as seg:
+        assert seg.segment(img_wide).shape == (256, 256)
+
+
+def test_segment_stage_upsamples_alpha_to_the_frame_once() -> None:
+    frames = []
+    with ImageFolderSource(require(DAVIS / "lucia" / "JPEGImages")) as src:
+        frames.append(src.read())
+    stage = SegmentStage(create_segmenter("selfie-square"))
+    with stage:
+        out = stage.process(frames[0])
+    assert out.alpha is not None and out.alpha.shape == (480, 854) and out.alpha.dtype == np.float32
+    assert 0.0 <= out.alpha.min() and out.alpha.max() <= 1.0
+    gt = cv2.imread(str(DAVIS / "lucia" / "Annotations" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 127
+    assert iou(out.alpha > 0.5, gt) > 0.6
+
+
+def test_unknown_model_name_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="unknown model 'selfy'"):
+        create_segmenter("selfy")
