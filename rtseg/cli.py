@@ -226,13 +226,30 @@ def _root(
     """rtseg: real-time video segmentation."""
 
 
+# Feature packages add their own commands with ``register(app)``; keeps this module small.
+COMMAND_MODULES = ("rtseg.live.cli", "rtseg.bench.cli", "rtseg.segment.sam2.cli")
+_registered = False
+
+
+def register_commands() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that feature package is not there
+            raise
+        module.register(app)
+
+
 def main() -> None:
-    try:
-        from rtseg.segment.sam2.cli import register  # optional: present once SAM 2 support is built
-    except ImportError:
-        pass
-    else:
-        register(app)
+    register_commands()
     app(prog_name="rtseg")
 
 
