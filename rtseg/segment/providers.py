@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ PREFERENCE: tuple[str, ...] = (TENSORRT, CUDA, CPU)
 SHORT_NAMES = {TENSORRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 
 
-class Device(str, Enum):
+class Device(StrEnum):
     """Which providers a session may use. ``auto`` tries TensorRT, then CUDA, then CPU."""
 
     AUTO = "auto"
@@ -50,9 +50,7 @@ class Device(str, Enum):
         try:
             return cls(value.lower() if isinstance(value, str) else value)
         except ValueError:
-            raise ConfigError(
-                f"unknown device {value!r}; expected one of {', '.join(d.value for d in cls)}"
-            ) from None
+            raise ConfigError(f"unknown device {value!r}; expected one of {', '.join(d.value for d in cls)}") from None
 
 
 def _wanted(device: Device) -> list[str]:
@@ -216,5 +214,9 @@ def describe_providers() -> str:
 
 def provider_options_summary(choice: ProviderChoice) -> dict[str, Any]:
     """Machine-readable form of a choice (for benchmark JSON and logs)."""
-    return {"device": choice.device.value, "requested": choice.requested, "used": choice.used,
-            "skipped": choice.skipped}
+    return {
+        "device": choice.device.value,
+        "requested": choice.requested,
+        "used": choice.used,
+        "skipped": choice.skipped,
+    }

@@ -119,9 +119,7 @@ def build_model(
                 config, str(checkpoint), device="cpu", hydra_overrides_extra=_hydra_overrides(image_size)
             )
         except RuntimeError as exc:
-            raise ModelError(
-                f"{checkpoint} does not match the {variant} SAM {generation} architecture: {exc}"
-            ) from exc
+            raise ModelError(f"{checkpoint} does not match the {variant} SAM {generation} architecture: {exc}") from exc
     else:
         config = config_for(variant, "2.1")
         torch.manual_seed(int(random_seed))  # type: ignore[arg-type]
@@ -172,9 +170,7 @@ def _wrappers(model: Any) -> dict[str, torch.nn.Module]:
             no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
                 b, -1, image_embed.shape[2], image_embed.shape[3]
             )
-            dense = torch.where(
-                has_mask_input.reshape(-1, 1, 1, 1) > 0, pe._embed_masks(mask_input), no_mask
-            )
+            dense = torch.where(has_mask_input.reshape(-1, 1, 1, 1) > 0, pe._embed_masks(mask_input), no_mask)
             masks, iou, tokens, obj_score = m.sam_mask_decoder.predict_masks(
                 image_embeddings=image_embed,
                 image_pe=pe.get_dense_pe(),
@@ -199,9 +195,7 @@ def _wrappers(model: Any) -> dict[str, torch.nn.Module]:
             object_score_logits: torch.Tensor,
         ) -> torch.Tensor:
             m = self.model
-            high = F.interpolate(
-                mask_logits, size=(m.image_size, m.image_size), mode="bilinear", align_corners=False
-            )
+            high = F.interpolate(mask_logits, size=(m.image_size, m.image_size), mode="bilinear", align_corners=False)
             mask = torch.where(binarize.reshape(-1, 1, 1, 1) > 0, (high > 0).float(), torch.sigmoid(high))
             if m.sigmoid_scale_for_mem_enc != 1.0:
                 mask = mask * m.sigmoid_scale_for_mem_enc
@@ -233,7 +227,7 @@ def _wrappers(model: Any) -> dict[str, torch.nn.Module]:
                 memory_pos=memory_pos,
                 num_obj_ptr_tokens=num_obj_ptr_tokens,
             )
-            hw, b, c = out.shape
+            _hw, b, c = out.shape
             side = self.model.image_size // self.model.backbone_stride
             return out.permute(1, 2, 0).reshape(b, c, side, side)
 
@@ -291,8 +285,12 @@ OUTPUT_NAMES = {
     "memory_attention": ["conditioned_features"],
 }
 OUTPUT_DYNAMIC = {
-    "mask_decoder": {"masks": {0: "batch"}, "iou_scores": {0: "batch"}, "obj_ptrs": {0: "batch"},
-                     "object_score_logits": {0: "batch"}},
+    "mask_decoder": {
+        "masks": {0: "batch"},
+        "iou_scores": {0: "batch"},
+        "obj_ptrs": {0: "batch"},
+        "object_score_logits": {0: "batch"},
+    },
     "memory_encoder": {"maskmem_features": {0: "batch"}},
 }
 
@@ -458,8 +456,7 @@ def export_sam2(
     if random_seed is not None:
         ckpt_path = out / "checkpoint.pt"
         torch.save({"model": state_dict}, ckpt_path)
-        checkpoint_info = {"random_seed": int(random_seed), "file": ckpt_path.name,
-                           "sha256": sha256_file(ckpt_path)}
+        checkpoint_info = {"random_seed": int(random_seed), "file": ckpt_path.name, "sha256": sha256_file(ckpt_path)}
     else:
         assert ckpt is not None
         checkpoint_info = {"file": ckpt.name, "sha256": sha256_file(ckpt)}

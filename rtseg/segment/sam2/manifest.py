@@ -64,17 +64,13 @@ class Sam2Model:
             raise ModelError(f"SAM 2 model directory not found: {root}")
         mpath = root / MANIFEST_FILE
         if not mpath.is_file():
-            raise ModelError(
-                f"{root} has no {MANIFEST_FILE}; expected a directory written by `rtseg export-sam2`"
-            )
+            raise ModelError(f"{root} has no {MANIFEST_FILE}; expected a directory written by `rtseg export-sam2`")
         try:
             manifest = json.loads(mpath.read_text())
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read {mpath}: {exc}") from exc
         if manifest.get("format") != MANIFEST_FORMAT:
-            raise ModelError(
-                f"{mpath} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}"
-            )
+            raise ModelError(f"{mpath} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
         entries = [(name, manifest.get("graphs", {}).get(name)) for name in GRAPH_FILES]
         entries.append(("constants", manifest.get("constants")))
         for name, entry in entries:

@@ -57,7 +57,7 @@ def real_rope_forward(
     v = self._separate_heads(self.v_proj(v), self.num_heads)
 
     n_q = q.shape[-2]
-    side = int(math.isqrt(int(n_q)))
+    side = math.isqrt(int(n_q))
     cos, sin = axial_rope_tables(self, side)
     q = _rotate(q, cos, sin)
 
