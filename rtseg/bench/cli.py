@@ -1,0 +1,80 @@
+"""``rtseg bench``: measured workloads against a same-run baseline (added to the CLI by ``register``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``bench`` command to ``app``."""
+    app.command(name="bench")(bench)
+
+
+def bench(
+    workloads: Annotated[list[str] | None, typer.Argument(
+        help="file-blur-720p, file-segment, live-720p30, effects, sam2 (default: all).")] = None,
+    input: Annotated[str | None, typer.Option("--input", help="A real clip instead of the synthetic one.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Scenario TOML (see benchmarks/).")] = None,
+    repeat: Annotated[int | None, typer.Option("--repeat", help="Measured runs per implementation (3).")] = None,
+    warmup: Annotated[int | None, typer.Option("--warmup", help="Unrecorded runs first (1).")] = None,
+    baseline: Annotated[bool | None, typer.Option("--baseline/--no-baseline",
+                                                  help="Alternate with the tutorial loop.")] = None,
+    strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (25).")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="Synthetic frame size (1280x720).")] = None,
+    frames: Annotated[int | None, typer.Option("--frames", help="Synthetic clip length (240).")] = None,
+    live_seconds: Annotated[float | None, typer.Option("--live-seconds", help="Live replay length (10).")] = None,
+    scaling: Annotated[bool | None, typer.Option("--scaling/--no-scaling",
+                                                 help="Sweep resolution and blur strength too.")] = None,
+    crf: Annotated[int | None, typer.Option("--crf", help="x264 CRF for rtseg's output.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="x264 preset for rtseg's output.")] = None,
+    sam2_model_dir: Annotated[Path | None, typer.Option("--sam2-model-dir",
+                                                        help="Exported SAM 2 model directory.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here (JSON).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write PNG charts into this folder.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Measure fps, latency, CPU and memory, alternating with the tutorial loop in the same run.
+
+    Example: rtseg bench file-blur-720p --input clip.mp4 --repeat 5 --json bench.json --plot charts/
+    """
+    from rich.console import Console
+
+    from rtseg.bench.options import BenchOptions
+    from rtseg.bench.plot import write_plots
+    from rtseg.bench.report import print_report, write_json
+    from rtseg.bench.suite import BenchRun
+    from rtseg.cli import _fail
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a piped report keeps its table rows on one line
+    err = Console(stderr=True)
+    try:
+        opts = BenchOptions.from_sources(config, {
+            "workloads": workloads or None, "input": input, "repeat": repeat, "warmup": warmup,
+            "baseline": baseline, "strength": strength, "synthetic_size": size, "synthetic_frames": frames,
+            "live_seconds": live_seconds, "scaling": scaling, "crf": crf, "preset": preset,
+            "sam2_model_dir": str(sam2_model_dir) if sam2_model_dir else None})
+        report = BenchRun(opts, progress=lambda msg: err.print(f"[dim]· {msg}[/]")).run()
+        print_report(report, console)
+        if json_path is not None:
+            write_json(report, json_path)
+            err.print(f"wrote {json_path}")
+        if plot is not None:
+            for p in write_plots(report, plot):
+                err.print(f"wrote {p}")
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        raise _fail(exc, debug) from None
+    if any(w.get("status") == "error" for w in report["workloads"].values()):
+        for name, w in report["workloads"].items():
+            if w.get("status") == "error":
+                err.print(f"[bold red]{name} failed:[/] {w['reason']}", highlight=False)
+                if debug:
+                    err.print(w.get("traceback", ""), highlight=False)
+        raise typer.Exit(1)

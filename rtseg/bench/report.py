@@ -1,0 +1,108 @@
+"""The terminal view of a bench report (rich tables) and its JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fps(s: dict[str, float]) -> str:
+    return f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
+
+
+def _row(table: Table, workload: str, impl: str, summary: dict[str, Any], speedup: str = "") -> None:
+    lat = summary["latency_ms"]
+    table.add_row(workload, impl, _fps(summary["fps"]), speedup, f"{summary['cpu_percent']['median']:.0f}%",
+                  f"{summary['peak_rss_mb']['median']:.0f}", f"{lat['p50']:.1f} / {lat['p99']:.1f}",
+                  f"{summary['dropped']['median']:.0f}", f"{summary['frames_out']['median']:.0f}",
+                  f"{summary['load_avg']['median']:.2f}")
+
+
+def results_table(report: dict[str, Any]) -> Table:
+    """One row per workload and implementation: fps median (min–max), speed-up, CPU, RSS, latency, drops."""
+    table = Table(title="rtseg bench", title_justify="left")
+    for col, just in [("workload", "left"), ("impl", "left"), ("fps median (min–max)", "right"),
+                      ("speed-up", "right"), ("CPU", "right"), ("peak RSS MiB", "right"),
+                      ("latency p50 / p99 ms", "right"), ("drops", "right"), ("frames", "right"),
+                      ("load", "right")]:
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for name, w in report["workloads"].items():
+        status = w.get("status")
+        if status != "ok":
+            table.add_row(name, f"[yellow]{status}[/]", w.get("reason", ""), *[""] * 7)
+            continue
+        if "rtseg" in w:
+            sp = w.get("speedup")
+            _row(table, name, "rtseg", w["rtseg"], f"[bold]{sp['median_fps_ratio']:.2f}×[/]" if sp else "")
+            if w.get("baseline"):
+                _row(table, "", "tutorial loop", w["baseline"], "1.00×")
+        elif name == "effects":
+            for fx, r in w["effects"].items():
+                table.add_row(name if fx == next(iter(w["effects"])) else "", fx, f"{r['fps']:.0f}", "",
+                              f"{r['cpu_percent']:.0f}%", "", f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}", "",
+                              str(r["count"]), f"{w['load_avg']:.2f}")
+        elif name == "sam2":
+            fm = w["frame_ms"]
+            table.add_row(name, w["provider"], f"{w['fps']:.2f}", "", f"{w['cpu_percent']:.0f}%",
+                          f"{w['peak_rss_mb']:.0f}", f"{fm['p50']:.0f} / {fm['p99']:.0f}", "", str(w["frames"]), "")
+    return table
+
+
+def stages_table(report: dict[str, Any]) -> Table:
+    """Per-stage cost percentiles (wall time inside each stage, all measured frames pooled)."""
+    table = Table(title="per-stage cost (ms)", title_justify="left")
+    for col in ("workload", "impl", "stage", "p50", "p95", "p99", "mean"):
+        table.add_column(col, justify="left" if col in ("workload", "impl", "stage") else "right")
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            continue
+        for impl in ("rtseg", "baseline"):
+            summary = w.get(impl)
+            if not summary:
+                continue
+            for i, (stage, s) in enumerate(summary["stages"].items()):
+                table.add_row(name if i == 0 else "", impl if i == 0 else "", stage, f"{s['p50_ms']:.2f}",
+                              f"{s['p95_ms']:.2f}", f"{s['p99_ms']:.2f}", f"{s['mean_ms']:.2f}")
+        if name == "sam2":
+            for graph, ms in w["graphs_ms_per_frame"].items():
+                table.add_row(name, "sam2", graph, "", "", "", f"{ms:.1f}")
+    return table
+
+
+def scaling_tables(scaling: dict[str, Any]) -> list[Table]:
+    out = []
+    for key, title in (("resolution", "size"), ("strength", "strength")):
+        table = Table(title=f"file-blur scaling with {key}", title_justify="left")
+        for col in (title, "rtseg fps", "tutorial fps", "speed-up"):
+            table.add_column(col, justify="right")
+        for p in scaling[key]:
+            label = p["size"] if key == "resolution" else f"{p['strength']:g}"
+            base = _fps(p["baseline_fps"]) if p["baseline_fps"] else "-"
+            table.add_row(label, _fps(p["rtseg_fps"]), base, f"{p['speedup']:.2f}×" if p["speedup"] else "-")
+        out.append(table)
+    return out
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    console.print(results_table(report))
+    console.print(stages_table(report))
+    if "scaling" in report:
+        for t in scaling_tables(report["scaling"]):
+            console.print(t)
+    m = report["machine"]
+    console.print(f"machine: {m['cpus_usable']} usable CPUs, {m['platform']}, Python {m['python']}; "
+                  f"load average {report['load_avg_start']} → {report['load_avg_end']}; CPU% is of one core.",
+                  highlight=False)
+
+
+def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the report atomically (temporary file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,216 @@
+"""The benchmark workloads. Each builds rtseg exactly as the CLI does (:func:`rtseg.app.build_pipeline`),
+so the numbers are those of ``rtseg blur``, including any stage the app adds later."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from rtseg.app import build_pipeline
+from rtseg.bench.baseline import BaselineMode, TutorialLoop
+from rtseg.bench.inputs import ClipInfo
+from rtseg.bench.measure import Meter, RunRecord, load_average, summarise
+from rtseg.bench.options import BenchOptions
+from rtseg.config import build_config
+from rtseg.effects import BlurEffect, CutoutEffect, EffectStage, OverlayEffect, ReplaceEffect
+from rtseg.errors import PipelineError
+from rtseg.graph import Pipeline
+from rtseg.graph.stats import percentiles_ms
+from rtseg.segment import SegmentStage, SelfieSegmenter
+from rtseg.segment.selfie import choose_variant
+from rtseg.sinks.null import NullSink
+from rtseg.sources.video import VideoFileSource
+
+RunFn = Callable[[int], RunRecord]
+
+
+def blur_config(clip: ClipInfo, opts: BenchOptions, output: Path) -> Any:
+    """The job ``rtseg blur CLIP -o OUTPUT --strength S [--crf] [--preset]`` would run.
+
+    The model is named explicitly (the variant ``selfie`` would choose for this frame size), so it
+    loads in ``open()`` rather than on the first frame: neither rtseg's nor the baseline's timing
+    includes model loading.
+    """
+    encoder = {k: v for k, v in {"crf": opts.crf, "preset": opts.preset}.items() if v is not None}
+    model = f"selfie-{choose_variant(clip.width, clip.height).value}"
+    return build_config({"command": "blur", "input": clip.path, "output": str(output), "model": {"name": model},
+                         "effect": {"strength": opts.strength}, "encoder": encoder, "run": {"progress": False}})
+
+
+def _run_pipeline(pipeline: Pipeline, impl: str, rep: int) -> RunRecord:
+    with Meter() as meter:
+        stats = pipeline.run()
+    rec = RunRecord.from_stats(impl, rep, stats, meter.peak_rss_mb, meter.load_before)
+    rec.load_after = meter.load_after
+    return rec
+
+
+def _check_frames(rec: RunRecord, expected: int, what: str) -> RunRecord:
+    if rec.frames_out != expected:
+        raise PipelineError(f"{what} processed {rec.frames_out} frames, expected {expected}")
+    return rec
+
+
+def rtseg_file_blur(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
+    def run(rep: int) -> RunRecord:
+        pipeline, _ = build_pipeline(blur_config(clip, opts, output))
+        return _check_frames(_run_pipeline(pipeline, "rtseg", rep), clip.frames, "rtseg blur")
+    return run
+
+
+def rtseg_file_segment(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
+    """The blur job's graph without its effect and with a null sink: decode + segment (+ mask stage)."""
+    def run(rep: int) -> RunRecord:
+        cfg = blur_config(clip, opts, output)
+        full, _ = build_pipeline(cfg)
+        stages = [s for s in full.stages if not isinstance(s, EffectStage)]
+        pipeline = Pipeline(full.source, stages, NullSink(), queue_size=cfg.run.queue_size)
+        return _check_frames(_run_pipeline(pipeline, "rtseg", rep), clip.frames, "rtseg segment")
+    return run
+
+
+def baseline_run(clip: ClipInfo, opts: BenchOptions, output: Path, mode: BaselineMode) -> RunFn:
+    loop = TutorialLoop(clip.path, output if mode is BaselineMode.BLUR else None, opts.strength, mode)
+
+    def run(rep: int) -> RunRecord:
+        return _check_frames(loop.run(rep), clip.frames, "the tutorial loop")
+    return run
+
+
+def compare(rtseg: RunFn, baseline: RunFn | None, repeat: int, warmup: int) -> dict[str, Any]:
+    """Warm up, then alternate rtseg and the baseline in ABBA order so drifting load hits both."""
+    for _ in range(warmup):
+        rtseg(-1)
+        if baseline is not None:
+            baseline(-1)
+    ours: list[RunRecord] = []
+    theirs: list[RunRecord] = []
+    for rep in range(repeat):
+        if baseline is None:
+            ours.append(rtseg(rep))
+        elif rep % 2 == 0:
+            ours.append(rtseg(rep))
+            theirs.append(baseline(rep))
+        else:
+            theirs.append(baseline(rep))
+            ours.append(rtseg(rep))
+    result: dict[str, Any] = {"rtseg": summarise(ours), "baseline": summarise(theirs) if theirs else None,
+                              "speedup": None, "_records": {"rtseg": ours, "baseline": theirs}}
+    if theirs:
+        pairs = [a.fps / b.fps for a, b in zip(ours, theirs, strict=True) if b.fps > 0]
+        med_b = statistics.median(r.fps for r in theirs)
+        result["speedup"] = {
+            "median_fps_ratio": round(statistics.median(r.fps for r in ours) / med_b, 3) if med_b else 0.0,
+            "pairwise": [round(p, 3) for p in pairs],
+            "min": round(min(pairs), 3) if pairs else 0.0,
+            "max": round(max(pairs), 3) if pairs else 0.0,
+        }
+    return result
+
+
+def live_run(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
+    """Realtime replay at ``live_fps`` (looping the clip) through the blur graph into a null sink."""
+    from rtseg.sources.realtime import RealtimeSource
+
+    def run(rep: int) -> RunRecord:
+        full, _ = build_pipeline(blur_config(clip, opts, output))
+        source = RealtimeSource(clip.path, loop=True, duration_s=opts.live_seconds,
+                                speed=opts.live_fps / clip.fps)
+        pipeline = Pipeline(source, full.stages, NullSink(), queue_size=2)
+        rec = _run_pipeline(pipeline, "rtseg", rep)
+        rec.extra["late_dropped"] = source.late_dropped
+        rec.dropped += source.late_dropped
+        rec.extra["expected_frames"] = round(opts.live_seconds * opts.live_fps)
+        return rec
+    return run
+
+
+# -- effects ---------------------------------------------------------------------------------------
+
+def _frames_and_alphas(clip: ClipInfo, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The clip's first ``count`` frames with the selfie segmenter's alpha at frame size."""
+    src = VideoFileSource(clip.path)
+    seg = SegmentStage(SelfieSegmenter())
+    out = []
+    with src, seg:
+        while len(out) < count:
+            frame = src.read()
+            if frame is None:
+                break
+            frame = seg.process(frame)
+            assert frame.alpha is not None
+            out.append((frame.image, frame.alpha))
+    return out
+
+
+def effects_run(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> dict[str, Any]:
+    """Each effect alone: milliseconds per ``apply`` over the clip's frames and real alphas."""
+    pairs = _frames_and_alphas(clip, opts.effects_frames)
+    backdrop = workdir / "backdrop.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(backdrop), cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 4))
+    effects: dict[str, Any] = {
+        f"blur-{opts.strength:g}": BlurEffect(strength=opts.strength),
+        f"blur-{opts.strength:g}-plain": BlurEffect(strength=opts.strength, halo_free=False),
+        "replace-colour": ReplaceEffect("#00b140"),
+        "replace-image": ReplaceEffect(str(backdrop)),
+        "cutout": CutoutEffect(),
+        "overlay": OverlayEffect(),
+    }
+    results: dict[str, Any] = {}
+    for name, effect in effects.items():
+        effect.open()
+        try:
+            for image, alpha in pairs[:3]:
+                effect.apply(image, alpha)  # warm-up: caches, lazily built backgrounds
+            secs: list[float] = []
+            with Meter() as meter:
+                for _ in range(opts.repeat):
+                    for image, alpha in pairs:
+                        t0 = time.perf_counter()
+                        effect.apply(image, alpha)
+                        secs.append(time.perf_counter() - t0)
+        finally:
+            effect.close()
+        pct = percentiles_ms(secs)
+        mean = statistics.fmean(secs)
+        results[name] = {"p50_ms": pct["p50"], "p95_ms": pct["p95"], "p99_ms": pct["p99"],
+                         "mean_ms": round(1000 * mean, 3), "fps": round(1 / mean, 1) if mean else 0.0,
+                         "count": len(secs), "cpu_percent": round(meter.cpu_percent, 1)}
+    return {"frames": len(pairs), "width": clip.width, "height": clip.height, "effects": results,
+            "load_avg": load_average()}
+
+
+# -- SAM 2 -----------------------------------------------------------------------------------------
+
+def sam2_run(clip: ClipInfo, opts: BenchOptions) -> dict[str, Any]:
+    """Per-frame and per-graph cost of the SAM 2 tracker, one click on the frame centre at frame 0."""
+    from rtseg.segment.sam2.tracker import Sam2Tracker
+
+    assert opts.sam2_model_dir is not None
+    src = VideoFileSource(clip.path)
+    secs: list[float] = []
+    with src, Sam2Tracker(opts.sam2_model_dir, num_frames=None) as tracker:
+        tracker.add_points(0, obj_id=1, points=[(clip.width / 2, clip.height / 2)], labels=[1])
+        with Meter() as meter:
+            for i in range(opts.sam2_frames):
+                frame = src.read()
+                if frame is None:
+                    break
+                t0 = time.perf_counter()
+                tracker.track(frame.image, i)
+                secs.append(time.perf_counter() - t0)
+        timings = dict(tracker.timings)
+        provider = getattr(tracker.provider_choice, "provider", None)
+    n = max(1, len(secs))
+    pct = percentiles_ms(secs[1:] or secs)  # frame 0 is the prompted (conditioning) frame
+    return {"frames": len(secs), "model_dir": opts.sam2_model_dir, "provider": str(provider),
+            "frame_ms": pct, "fps": round(len(secs) / sum(secs), 2) if secs else 0.0,
+            "graphs_ms_per_frame": {k: round(1000 * v / n, 3) for k, v in timings.items()},
+            "cpu_percent": round(meter.cpu_percent, 1), "peak_rss_mb": round(meter.peak_rss_mb, 1)}
