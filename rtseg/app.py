@@ -11,7 +11,8 @@ from rtseg.effects import BlurEffect, CutoutEffect, Effect, EffectStage, Overlay
 from rtseg.errors import ConfigError
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage
 from rtseg.graph.pipeline import OutputCallback
-from rtseg.segment import SegmentStage, create_segmenter
+from rtseg.segment import SegmentStage
+from rtseg.temporal import MaskStage
 from rtseg.sinks import EncoderSettings, MaskSink, PngFolderSink, VideoFileSink
 from rtseg.sources import ImageFolderSource, VideoFileSource, open_source
 
@@ -98,11 +99,18 @@ def build_sinks(cfg: JobConfig, info: SourceInfo) -> list[SinkStage]:
     return sinks
 
 
+def mask_stages(cfg: JobConfig) -> list[ProcessStage]:
+    """Segment (raw model, or with ROI refinement) then the mask stage (smoothing + edge refinement)."""
+    make = cfg.mask.segmenter_factory(cfg.model.name, cfg.model.file, cfg.model.sha256)
+    return [SegmentStage(make(), upsample=False),
+            MaskStage(cfg.mask.smoothing_options(), cfg.mask.refine_options())]
+
+
 def build_pipeline(cfg: JobConfig, on_output: OutputCallback | None = None) -> tuple[Pipeline, SourceInfo]:
     """Source, segmenter, effect and sinks for ``cfg``, checked before any frame is decoded."""
     source = open_source(cfg.input)
     info = probe_source(source)
-    stages: list[ProcessStage] = [SegmentStage(create_segmenter(cfg.model.name, cfg.model.file, cfg.model.sha256))]
+    stages: list[ProcessStage] = mask_stages(cfg)
     effect = build_effect(cfg)
     if effect is not None:
         stages.append(EffectStage(effect))

@@ -10,13 +10,19 @@ Every CLI option has a key here; unknown keys are rejected by name.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rtseg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rtseg.effects.refine import RefineOptions
+    from rtseg.segment.base import Segmenter
+    from rtseg.temporal.smoothing import SmoothingOptions
 
 
 class Command(str, Enum):
@@ -38,6 +44,68 @@ class ModelConfig(_Strict):
     """A model file to use instead of the bundled one (same architecture)."""
     sha256: str | None = None
     """Expected sha256 of ``file``; checked before loading."""
+
+
+class MaskConfig(_Strict):
+    """How the raw model output becomes the alpha the composite uses (see benchmarks/quality.py)."""
+
+    roi: bool = True
+    """Second model pass on a square crop around the person (tracked from the previous frame)."""
+    roi_margin: float = Field(0.15, ge=0, le=1)
+    redetect_every: int = Field(15, ge=1)
+    smoothing: str = "motion"
+    """none | ema | uncertainty | motion (uncertainty-weighted, gated by image motion)."""
+    smoothing_ratio: float = Field(0.85, ge=0, le=1)
+    ema_weight: float = Field(0.5, gt=0, le=1)
+    motion_threshold: float = Field(120.0, gt=0)
+    low: float = Field(0.1, ge=0, lt=1)
+    high: float = Field(0.9, gt=0, le=1)
+    """Output ramp: alpha below ``low`` → 0, above ``high`` → 1, linear (soft) in between."""
+    refine: str = "none"
+    """none | feather | guided (guided filter at 1/``refine_scale`` with the frame as guide)."""
+    refine_radius: int = Field(4, ge=1, le=64)
+    refine_eps: float = Field(1e-3, gt=0)
+    refine_scale: int = Field(4, ge=1, le=16)
+
+    @field_validator("smoothing")
+    @classmethod
+    def _smoothing(cls, v: str) -> str:
+        from rtseg.temporal.smoothing import SmoothingMode
+
+        SmoothingMode(v)
+        return v
+
+    @field_validator("refine")
+    @classmethod
+    def _refine(cls, v: str) -> str:
+        from rtseg.effects.refine import RefineMode
+
+        RefineMode(v)
+        return v
+
+    def smoothing_options(self) -> SmoothingOptions:
+        from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
+
+        return SmoothingOptions(SmoothingMode(self.smoothing), self.smoothing_ratio, self.ema_weight,
+                                self.motion_threshold, self.low, self.high)
+
+    def refine_options(self) -> RefineOptions:
+        from rtseg.effects.refine import RefineMode, RefineOptions
+
+        return RefineOptions(RefineMode(self.refine), self.refine_radius, self.refine_eps, self.refine_scale)
+
+    def segmenter_factory(self, model: str, file: str | None = None,
+                          sha256: str | None = None) -> Callable[[], Segmenter]:
+        from rtseg.segment import SELFIE_MODELS, create_segmenter
+        from rtseg.segment.roi import RoiSegmenter
+
+        def make() -> Segmenter:
+            if self.roi and model in SELFIE_MODELS:
+                return RoiSegmenter(SELFIE_MODELS[model], margin=self.roi_margin,
+                                    redetect_every=self.redetect_every, model_path=file, model_sha256=sha256)
+            return create_segmenter(model, file, sha256)
+
+        return make
 
 
 class EffectConfig(_Strict):
@@ -72,6 +140,7 @@ class JobConfig(_Strict):
     masks: str | None = None
     """Also (or, for ``segment``, only) write one alpha PNG per frame into this folder."""
     model: ModelConfig = Field(default_factory=ModelConfig)
+    mask: MaskConfig = Field(default_factory=MaskConfig)
     effect: EffectConfig = Field(default_factory=EffectConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     run: RunConfig = Field(default_factory=RunConfig)

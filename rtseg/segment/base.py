@@ -39,12 +39,13 @@ def upsample_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class SegmentStage(ProcessStage):
-    """Runs a :class:`Segmenter` on each frame and stores the alpha at frame resolution."""
+    """Runs a :class:`Segmenter` on each frame and stores its alpha (upsampled to the frame by default)."""
 
     name = "segment"
 
-    def __init__(self, segmenter: Segmenter) -> None:
+    def __init__(self, segmenter: Segmenter, *, upsample: bool = True) -> None:
         self.segmenter = segmenter
+        self.upsample = upsample
         self._open = False
 
     def open(self) -> None:
@@ -54,7 +55,10 @@ class SegmentStage(ProcessStage):
     def process(self, frame: Frame) -> Frame:
         ts = frame.timestamp
         alpha = self.segmenter.segment(frame.image, None if ts is None else int(ts * 1000))
-        frame.alpha = upsample_alpha(alpha, frame.width, frame.height)
+        if alpha.ndim == 3:
+            alpha = alpha[..., 0]
+        # Without upsampling the alpha stays at model/working resolution for the mask stage.
+        frame.alpha = upsample_alpha(alpha, frame.width, frame.height) if self.upsample else alpha
         return frame
 
     def close(self) -> None:

@@ -67,7 +67,7 @@ def choose_variant(width: int, height: int) -> SelfieVariant:
 class SelfieSegmenter:
     """MediaPipe selfie segmentation: person alpha at model resolution (256x256 or 256x144).
 
-    The frame is resized to the model input once here (INTER_AREA), so MediaPipe does no resize of
+    The frame is resized to the model input once here (bilinear, as MediaPipe's own image-to-tensor), so MediaPipe does no resize of
     its own, and the mask comes back at model resolution; the segment stage upsamples it once.
 
     >>> import numpy as np
@@ -143,7 +143,7 @@ class SelfieSegmenter:
         if self._segmenter is None:
             h, w = image.shape[:2]
             self._load(choose_variant(w, h) if self.variant is SelfieVariant.AUTO else self.variant)
-        small = cv2.resize(image, self._input_size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(image, self._input_size, interpolation=cv2.INTER_LINEAR)
         result = self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=small))
         mask = result.confidence_masks[0].numpy_view()
         return np.array(mask[..., 0] if mask.ndim == 3 else mask, dtype=np.float32)
