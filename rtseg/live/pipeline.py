@@ -161,6 +161,10 @@ class LiveSession:
             "stale_masks": seg.stale_masks,
             "fail_closed_frames": comp.fail_closed_frames,
             "mask_age_ms": percentiles_ms(comp.mask_ages),
+            "effect": {"mode": self.cfg.effect.mode.value, "strength": self.cfg.effect.strength,
+                       "backgrounds": len(self.cfg.effect.backgrounds),
+                       "fail_closed_ms": self.cfg.effect.fail_closed_ms},
+            "outputs": [s.name for s in self.sinks],
             "queue_size": self.cfg.flow.queue_size,
             "max_queue_depth": max((q.max_depth for q in self.pipeline.queues), default=0),
         }

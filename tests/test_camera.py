@@ -1,0 +1,229 @@
+"""Camera source: requested format, mirroring, the "no camera" error, disconnect and reconnect.
+
+There is no camera here. The real OpenCV path is exercised for the error cases; for everything else a
+fake ``cv2.VideoCapture`` stands in at the device boundary only (the grabber thread, reconnection,
+fillers, pacing and the live graph above it are the real code).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from rtseg.errors import ConfigError, SourceError
+from rtseg.live.config import LiveConfig
+from rtseg.live.pipeline import LiveSession
+from rtseg.sources.camera import CameraBackend, CameraOptions, CameraSource, parse_device, placeholder_image
+
+W, H = 64, 48
+
+
+def encode(counter: int) -> np.ndarray:
+    """A BGR frame that carries ``counter`` in a centre block and a white marker on its left edge."""
+    img = np.zeros((H, W, 3), np.uint8)
+    img[H // 2 - 2:H // 2 + 2, W // 2 - 2:W // 2 + 2] = (counter & 255, (counter >> 8) & 255, 0)
+    img[:, :4] = 255
+    return img
+
+
+def decode(rgb: np.ndarray) -> int:
+    px = rgb[H // 2, W // 2]  # RGB now: B→index 2, G→index 1
+    return int(px[2]) + 256 * int(px[1])
+
+
+class FakeCamera:
+    """A USB camera that can be unplugged and plugged back: the device behind ``cv2.VideoCapture``."""
+
+    def __init__(self, fps: float = 50.0) -> None:
+        self.fps = fps
+        self.plugged = True
+        self.counter = 0
+        self.opens: list[tuple[object, int]] = []
+        self.props: list[tuple[int, float]] = []
+        self.lock = threading.Lock()
+
+    def factory(self, device: int | str, api: int) -> FakeCapture:
+        self.opens.append((device, api))
+        return FakeCapture(self)
+
+
+class FakeCapture:
+    def __init__(self, cam: FakeCamera) -> None:
+        self.cam = cam
+        self.opened = cam.plugged
+        self.released = False
+
+    def isOpened(self) -> bool:
+        return self.opened
+
+    def set(self, prop: int, value: float) -> bool:
+        self.cam.props.append((prop, value))
+        return True
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: self.cam.fps,
+                cv2.CAP_PROP_FOURCC: float(cv2.VideoWriter.fourcc(*"MJPG"))}.get(prop, 0.0)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        time.sleep(1 / self.cam.fps)
+        if self.released or not self.cam.plugged:
+            return False, None
+        with self.cam.lock:
+            self.cam.counter += 1
+            return True, encode(self.cam.counter)
+
+    def release(self) -> None:
+        self.released = True
+
+
+def opts(**kw: object) -> CameraOptions:
+    base: dict = {"device": 0, "width": W, "height": H, "fps": 50, "retry_interval_s": 0.1, "stall_timeout_s": 0.1}
+    base.update(kw)
+    return CameraOptions(**base)
+
+
+def test_camera_is_asked_for_fourcc_size_fps_and_a_one_frame_buffer_in_that_order() -> None:
+    cam = FakeCamera()
+    with CameraSource(opts(device="/dev/video3", width=1280, height=720, fps=30), capture_factory=cam.factory) as src:
+        frame = src.read()
+    assert cam.opens == [("/dev/video3", CameraBackend.AUTO.api)]
+    props = [p for p, _ in cam.props]
+    assert props == [cv2.CAP_PROP_FOURCC, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FPS,
+                     cv2.CAP_PROP_BUFFERSIZE]
+    values = dict(cam.props)
+    assert values[cv2.CAP_PROP_FOURCC] == cv2.VideoWriter.fourcc(*"MJPG")
+    asked = (values[cv2.CAP_PROP_FRAME_WIDTH], values[cv2.CAP_PROP_FRAME_HEIGHT], values[cv2.CAP_PROP_FPS])
+    assert asked == (1280, 720, 30)
+    # The camera delivered 64x48 at 50 fps (not what was asked): the source reports what it got.
+    assert frame is not None and frame.image.shape == (H, W, 3)
+    assert src.delivered == {"width": W, "height": H, "fps": 50.0, "fourcc": "MJPG"}
+    assert frame.image[0, 0].tolist() == [255, 255, 255] and frame.image[0, -1].tolist() == [0, 0, 0]
+
+
+def test_frames_are_rgb_in_order_and_mirroring_can_be_switched_live() -> None:
+    cam = FakeCamera()
+    with CameraSource(opts(), capture_factory=cam.factory) as src:
+        frames = [src.read() for _ in range(5)]
+        src.mirror = True
+        mirrored = src.read()
+    counters = [decode(f.image) for f in frames if f is not None]
+    assert counters == sorted(counters) and len(set(counters)) == 5
+    assert [f.index for f in frames if f is not None] == [0, 1, 2, 3, 4]
+    assert mirrored is not None
+    assert mirrored.image[0, -1].tolist() == [255, 255, 255] and mirrored.image[0, 0].tolist() == [0, 0, 0]
+    pts = [f.pts for f in frames if f is not None]
+    assert pts == sorted(pts) and frames[0] is not None and frames[0].time_base == Fraction(1, 1000)
+
+
+def test_a_camera_that_disappears_and_returns_keeps_the_output_running(caplog: pytest.LogCaptureFixture) -> None:
+    cam = FakeCamera(fps=50)
+    got: list[tuple[float, int, int]] = []
+    caplog.set_level(logging.INFO, logger="rtseg.live")
+    with CameraSource(opts(), capture_factory=cam.factory) as src:
+        t0 = time.perf_counter()
+        unplug_at, replug_at, end = 0.3, 0.8, 1.3
+        threading.Timer(unplug_at, lambda: setattr(cam, "plugged", False)).start()
+        threading.Timer(replug_at, lambda: setattr(cam, "plugged", True)).start()
+        while time.perf_counter() - t0 < end:
+            f = src.read()
+            assert f is not None
+            got.append((time.perf_counter() - t0, f.index, decode(f.image)))
+    assert [i for _, i, _ in got] == list(range(len(got)))  # never a gap in the output
+    before = [c for t, _, c in got if t < unplug_at]
+    during = [c for t, _, c in got if unplug_at + 0.2 < t < replug_at]
+    after = [c for t, _, c in got if t > replug_at + 0.3]
+    # While unplugged the output repeats the last frame, at about the camera's rate.
+    assert during and set(during) == {max(before) if max(before) == during[0] else during[0]}
+    assert during[0] >= max(before)
+    assert len(during) >= 0.3 * 50 * 0.5
+    # After the camera came back, fresh frames flow again.
+    assert after and min(after) > during[0]
+    assert (src.outages, src.reconnects) == (1, 1) and src.filler_frames >= len(during)
+    assert len(cam.opens) >= 2  # reopened through the factory
+    gaps = np.diff([t for t, _, _ in got])
+    assert gaps.max() < 0.5
+    msgs = [r.getMessage() for r in caplog.records if r.name == "rtseg.live"]
+    assert sum("disconnected" in m for m in msgs) == 1, msgs
+    assert sum("is back" in m for m in msgs) == 1, msgs
+
+
+def test_without_reconnection_a_lost_camera_is_an_error() -> None:
+    cam = FakeCamera()
+    with CameraSource(opts(reconnect=False), capture_factory=cam.factory) as src:
+        assert src.read() is not None
+        cam.plugged = False
+        with pytest.raises(SourceError, match="disconnected"):
+            for _ in range(100):
+                src.read()
+
+
+def test_live_graph_on_a_flaky_camera_delivers_at_the_camera_rate_throughout() -> None:
+    cam = FakeCamera(fps=30)
+    cfg = LiveConfig.model_validate({"source": {"device": 0, "width": W, "height": H, "fps": 30,
+                                                "retry_interval_s": 0.1},
+                                     "output": {"null": True}, "run": {"duration": 2.0, "status": False}})
+    out_times: list[float] = []
+
+    def on_output(frame, stats) -> None:  # type: ignore[no-untyped-def]
+        if not out_times:  # unplug 0.5 s into the run, plug back 0.5 s later
+            threading.Timer(0.5, lambda: setattr(cam, "plugged", False)).start()
+            threading.Timer(1.0, lambda: setattr(cam, "plugged", True)).start()
+        out_times.append(time.perf_counter())
+
+    session = LiveSession(cfg, capture_factory=cam.factory, on_output=on_output)
+    assert isinstance(session.source, CameraSource)
+    session.source.options.stall_timeout_s = 0.1
+    stats = session.run()
+    cam_stats = stats.extra["live"]["camera"]
+    assert cam_stats["outages"] == 1 and cam_stats["reconnects"] == 1 and cam_stats["filler_frames"] > 5
+    assert stats.dropped == 0
+    # The output kept (about) the camera rate through the outage: no gap longer than the stall timeout.
+    assert stats.frames_out >= 0.8 * 30 * 2.0
+    assert np.diff(out_times).max() < 0.3
+
+
+def test_no_camera_here_is_a_clear_error_from_the_real_opencv_path() -> None:
+    with pytest.raises(SourceError) as info:
+        CameraSource(CameraOptions(device=7)).open()
+    msg = str(info.value)
+    assert msg.startswith("no camera: tried /dev/video7 with OpenCV V4L2")
+    assert "cameras present" in msg and "--source FILE --realtime" in msg
+
+
+def test_a_device_that_is_not_a_camera_is_reported_by_opencv() -> None:
+    # /dev/null exists, so OpenCV's V4L2 backend really tries it and fails.
+    with pytest.raises(SourceError, match=r"no camera: tried /dev/null with OpenCV V4L2: OpenCV could not open it"):
+        CameraSource(CameraOptions(device="/dev/null")).open()
+
+
+def test_a_camera_that_opens_but_sends_nothing_is_an_error() -> None:
+    cam = FakeCamera()
+    cam.plugged = True
+
+    class Mute(FakeCapture):
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            return False, None
+
+    with pytest.raises(SourceError, match="delivered no frame"):
+        CameraSource(opts(first_frame_timeout_s=0.2), capture_factory=lambda d, a: Mute(cam)).open()
+
+
+def test_device_and_option_validation() -> None:
+    assert parse_device("2") == 2 and parse_device("/dev/video0") == "/dev/video0"
+    with pytest.raises(ConfigError, match="FOURCC must be 4 characters"):
+        CameraOptions(fourcc="MJPEG")
+    with pytest.raises(ConfigError, match="camera fps must be > 0"):
+        CameraOptions(fps=0)
+    with pytest.raises(ConfigError, match="index must be >= 0"):
+        parse_device(-1)
+
+
+def test_placeholder_has_the_frame_size_and_visible_text() -> None:
+    img = placeholder_image(320, 180)
+    assert img.shape == (180, 320, 3) and img.max() > 150 and np.median(img) == 32
