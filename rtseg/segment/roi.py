@@ -38,8 +38,9 @@ def work_size(width: int, height: int, long_side: int = WORK_LONG_SIDE) -> tuple
 def square_box(mask: np.ndarray, margin: float, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
     """Square box (x, y, side, side) around the foreground of ``mask``, grown by ``margin`` per side.
 
-    None when there is no foreground, or when the grown box would not fit in the frame (a person who
-    fills the frame: a crop gains nothing and would cut them off).
+    The margin shrinks where the frame is too small for it. None when there is no foreground, or
+    when the foreground is wider or taller than the frame's short side (a person filling a wide
+    frame: a square crop would cut them off).
 
     >>> import numpy as np
     >>> m = np.zeros((100, 200), np.float32); m[40:60, 90:110] = 1
@@ -53,9 +54,10 @@ def square_box(mask: np.ndarray, margin: float, threshold: float = 0.5) -> tuple
     xs = np.flatnonzero(fg.any(axis=0))
     ys = np.flatnonzero(fg.any(axis=1))
     x0, x1, y0, y1 = xs[0], xs[-1] + 1, ys[0], ys[-1] + 1
-    side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * margin)))
-    if side > min(w, h):
+    extent = max(x1 - x0, y1 - y0)
+    if extent > min(w, h):
         return None
+    side = int(round(min(extent * (1 + 2 * margin), w, h)))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     bx = int(round(np.clip(cx - side / 2, 0, w - side)))
     by = int(round(np.clip(cy - side / 2, 0, h - side)))
