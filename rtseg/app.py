@@ -48,7 +48,7 @@ def build_effect(cfg: JobConfig) -> Effect | None:
         return BlurEffect(strength=e.strength, halo_free=e.halo_free)
     if cfg.command is Command.REPLACE:
         assert e.background
-        return ReplaceEffect(e.background)
+        return ReplaceEffect(e.background, light_wrap=e.light_wrap)
     if cfg.command is Command.CUTOUT:
         return CutoutEffect()
     if cfg.command is Command.OVERLAY:

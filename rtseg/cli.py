@@ -35,6 +35,9 @@ StatsOpt = Annotated[Path | None, typer.Option("--stats-json", help="Write run s
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 MasksOpt = Annotated[Path | None, typer.Option("--masks", help="Also write one alpha PNG per frame here.")]
 QueueOpt = Annotated[int | None, typer.Option("--queue-size", help="Frames buffered between stages.")]
+SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | ema | uncertainty | motion (default).")]
+RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
+RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
 CrfOpt = Annotated[int | None, typer.Option("--crf", help="Encoder quality (lower is better).")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder speed preset (x264: ultrafast…veryslow).")]
 
@@ -103,9 +106,11 @@ def execute(data: dict[str, Any], config: Path | None, source: str = "command li
 
 
 def _common(model: str | None, progress: bool | None, stats_json: Path | None, debug: bool,
-            queue_size: int | None = None) -> dict[str, Any]:
+            queue_size: int | None = None, smoothing: str | None = None, refine: str | None = None,
+            roi: bool | None = None) -> dict[str, Any]:
     return {
         "model": {"name": model},
+        "mask": {"smoothing": smoothing, "refine": refine, "roi": roi},
         "run": {"progress": progress, "stats_json": str(stats_json) if stats_json else None,
                 "debug": debug or None, "queue_size": queue_size},
     }
@@ -124,12 +129,12 @@ def blur(
     strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (default 25).")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
-    debug: DebugOpt = False,
+    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Blur the background, keep the person sharp."""
     data = {"command": "blur", "input": input, "output": _s(output), "masks": _s(masks),
             "effect": {"strength": strength}, "encoder": {"crf": crf, "preset": preset},
-            **_common(model, progress, stats_json, debug, queue_size)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
     execute(data, config)
 
 
@@ -140,12 +145,13 @@ def replace(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video or folder.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
-    debug: DebugOpt = False,
+    light_wrap: Annotated[float | None, typer.Option("--light-wrap", help="0..1: background light over the edge.")] = None,
+    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Replace the background with an image, a looped video, or a colour."""
     data = {"command": "replace", "input": input, "output": _s(output), "masks": _s(masks),
-            "effect": {"background": background}, "encoder": {"crf": crf, "preset": preset},
-            **_common(model, progress, stats_json, debug, queue_size)}
+            "effect": {"background": background, "light_wrap": light_wrap}, "encoder": {"crf": crf, "preset": preset},
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
     execute(data, config)
 
 
@@ -154,11 +160,12 @@ def cutout(
     input: Annotated[str, typer.Argument(help="Video file, URL, or image folder.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="OUTPUT.webm (VP9 alpha), OUTPUT.mov (ProRes 4444) or a folder of RGBA PNGs.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
-    stats_json: StatsOpt = None, queue_size: QueueOpt = None, debug: DebugOpt = False,
+    stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
+    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Cut the person out: output with an alpha channel."""
     data = {"command": "cutout", "input": input, "output": _s(output), "masks": _s(masks),
-            **_common(model, progress, stats_json, debug, queue_size)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
     execute(data, config)
 
 
@@ -168,11 +175,13 @@ def overlay(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video or folder.")] = None,
     colour: Annotated[str | None, typer.Option("--colour", help="Tint colour #RRGGBB.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
-    stats_json: StatsOpt = None, queue_size: QueueOpt = None, debug: DebugOpt = False,
+    stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
+    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Tint the segmented person (a debug view of the mask)."""
     data = {"command": "overlay", "input": input, "output": _s(output), "masks": _s(masks),
-            "effect": {"overlay_colour": colour}, **_common(model, progress, stats_json, debug, queue_size)}
+            "effect": {"overlay_colour": colour},
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
     execute(data, config)
 
 
@@ -181,11 +190,12 @@ def segment(
     input: Annotated[str, typer.Argument(help="Video file, URL, or image folder.")],
     masks: Annotated[Path | None, typer.Option("--masks", help="Folder for one 8-bit alpha PNG per frame.")] = None,
     model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
-    stats_json: StatsOpt = None, queue_size: QueueOpt = None, debug: DebugOpt = False,
+    stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
+    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Write the alpha the composite would use, one PNG per frame (00000.jpg → 00000.png)."""
     data = {"command": "segment", "input": input, "masks": _s(masks),
-            **_common(model, progress, stats_json, debug, queue_size)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
     execute(data, config)
 
 

@@ -113,6 +113,8 @@ class EffectConfig(_Strict):
     """Background blur sigma in pixels at the frame's resolution."""
     background: str | None = None
     """Replacement background: an image, a video (looped) or ``#RRGGBB``."""
+    light_wrap: float = Field(0.0, ge=0, le=1)
+    """Replacement only: how much background light spills over the person's edge (0 = off)."""
     halo_free: bool = True
     """Weight the person out of the background blur so it does not smear into it."""
     overlay_colour: str = "#00ff00"

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from rtseg.effects.composite import blend, cover_resize, parse_colour
+from rtseg.effects.refine import light_wrap
 from rtseg.errors import SourceError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}
@@ -63,6 +64,9 @@ class _LoopedVideo:
 class ReplaceEffect:
     """Put the person over ``background``: ``#RRGGBB``, an image file, or a video file (looped).
 
+    ``light_wrap`` (0..1, off by default) lets the new background's light spill over the person's
+    edge so they sit in the scene rather than looking pasted on.
+
     >>> import numpy as np
     >>> fx = ReplaceEffect("#00ff00"); fx.open()
     >>> out = fx.apply(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32))
@@ -73,8 +77,9 @@ class ReplaceEffect:
     name = "replace"
     channels = 3
 
-    def __init__(self, background: str) -> None:
+    def __init__(self, background: str, *, light_wrap: float = 0.0) -> None:
         self.background = background
+        self.light_wrap = light_wrap
         self._colour: tuple[int, int, int] | None = None
         self._image: np.ndarray | None = None
         self._video: _LoopedVideo | None = None
@@ -113,7 +118,11 @@ class ReplaceEffect:
 
     def apply(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        return blend(image, self.background_for(w, h), alpha)
+        bg = self.background_for(w, h)
+        out = blend(image, bg, alpha)
+        if self.light_wrap > 0:
+            out = light_wrap(out, bg, alpha, strength=self.light_wrap)
+        return out
 
     def close(self) -> None:
         if self._video is not None:
