@@ -27,7 +27,7 @@ W, H = 64, 48
 def encode(counter: int) -> np.ndarray:
     """A BGR frame that carries ``counter`` in a centre block and a white marker on its left edge."""
     img = np.zeros((H, W, 3), np.uint8)
-    img[H // 2 - 2:H // 2 + 2, W // 2 - 2:W // 2 + 2] = (counter & 255, (counter >> 8) & 255, 0)
+    img[H // 2 - 2 : H // 2 + 2, W // 2 - 2 : W // 2 + 2] = (counter & 255, (counter >> 8) & 255, 0)
     img[:, :4] = 255
     return img
 
@@ -67,8 +67,9 @@ class FakeCapture:
         return True
 
     def get(self, prop: int) -> float:
-        return {cv2.CAP_PROP_FPS: self.cam.fps,
-                cv2.CAP_PROP_FOURCC: float(cv2.VideoWriter.fourcc(*"MJPG"))}.get(prop, 0.0)
+        return {cv2.CAP_PROP_FPS: self.cam.fps, cv2.CAP_PROP_FOURCC: float(cv2.VideoWriter.fourcc(*"MJPG"))}.get(
+            prop, 0.0
+        )
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         time.sleep(1 / self.cam.fps)
@@ -94,8 +95,13 @@ def test_camera_is_asked_for_fourcc_size_fps_and_a_one_frame_buffer_in_that_orde
         frame = src.read()
     assert cam.opens == [("/dev/video3", CameraBackend.AUTO.api)]
     props = [p for p, _ in cam.props]
-    assert props == [cv2.CAP_PROP_FOURCC, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FPS,
-                     cv2.CAP_PROP_BUFFERSIZE]
+    assert props == [
+        cv2.CAP_PROP_FOURCC,
+        cv2.CAP_PROP_FRAME_WIDTH,
+        cv2.CAP_PROP_FRAME_HEIGHT,
+        cv2.CAP_PROP_FPS,
+        cv2.CAP_PROP_BUFFERSIZE,
+    ]
     values = dict(cam.props)
     assert values[cv2.CAP_PROP_FOURCC] == cv2.VideoWriter.fourcc(*"MJPG")
     asked = (values[cv2.CAP_PROP_FRAME_WIDTH], values[cv2.CAP_PROP_FRAME_HEIGHT], values[cv2.CAP_PROP_FPS])
@@ -124,30 +130,33 @@ def test_frames_are_rgb_in_order_and_mirroring_can_be_switched_live() -> None:
 def test_a_camera_that_disappears_and_returns_keeps_the_output_running(caplog: pytest.LogCaptureFixture) -> None:
     cam = FakeCamera(fps=50)
     got: list[tuple[float, int, int]] = []
+    when: dict[str, float] = {}
+
+    def plug(state: bool, t0: float) -> None:
+        cam.plugged = state
+        when["replug" if state else "unplug"] = time.perf_counter() - t0
+
     caplog.set_level(logging.INFO, logger="rtseg.live")
     with CameraSource(opts(), capture_factory=cam.factory) as src:
         t0 = time.perf_counter()
-        unplug_at, replug_at, end = 0.3, 0.8, 1.3
-        threading.Timer(unplug_at, lambda: setattr(cam, "plugged", False)).start()
-        threading.Timer(replug_at, lambda: setattr(cam, "plugged", True)).start()
-        while time.perf_counter() - t0 < end:
+        threading.Timer(0.3, plug, (False, t0)).start()
+        threading.Timer(0.8, plug, (True, t0)).start()
+        while time.perf_counter() - t0 < 1.4:
             f = src.read()
             assert f is not None
             got.append((time.perf_counter() - t0, f.index, decode(f.image)))
     assert [i for _, i, _ in got] == list(range(len(got)))  # never a gap in the output
-    before = [c for t, _, c in got if t < unplug_at]
-    during = [c for t, _, c in got if unplug_at + 0.2 < t < replug_at]
-    after = [c for t, _, c in got if t > replug_at + 0.3]
-    # While unplugged the output repeats the last frame, at about the camera's rate.
-    assert during and set(during) == {max(before) if max(before) == during[0] else during[0]}
-    assert during[0] >= max(before)
-    assert len(during) >= 0.3 * 50 * 0.5
-    # After the camera came back, fresh frames flow again.
+    unplug, replug = when["unplug"], when["replug"]
+    before = [c for t, _, c in got if t < unplug]
+    during = [c for t, _, c in got if unplug + 0.2 < t < replug]
+    after = [c for t, _, c in got if t > replug + 0.3]
+    # While unplugged the output repeats the last frame, at about the camera's rate ...
+    assert len(set(during)) == 1 and during[0] >= max(before)
+    assert len(during) >= 0.5 * 50 * (replug - unplug - 0.2)
+    # ... and after the camera came back, fresh frames flow again.
     assert after and min(after) > during[0]
     assert (src.outages, src.reconnects) == (1, 1) and src.filler_frames >= len(during)
     assert len(cam.opens) >= 2  # reopened through the factory
-    gaps = np.diff([t for t, _, _ in got])
-    assert gaps.max() < 0.5
     msgs = [r.getMessage() for r in caplog.records if r.name == "rtseg.live"]
     assert sum("disconnected" in m for m in msgs) == 1, msgs
     assert sum("is back" in m for m in msgs) == 1, msgs
@@ -165,9 +174,13 @@ def test_without_reconnection_a_lost_camera_is_an_error() -> None:
 
 def test_live_graph_on_a_flaky_camera_delivers_at_the_camera_rate_throughout() -> None:
     cam = FakeCamera(fps=30)
-    cfg = LiveConfig.model_validate({"source": {"device": 0, "width": W, "height": H, "fps": 30,
-                                                "retry_interval_s": 0.1},
-                                     "output": {"null": True}, "run": {"duration": 2.0, "status": False}})
+    cfg = LiveConfig.model_validate(
+        {
+            "source": {"device": 0, "width": W, "height": H, "fps": 30, "retry_interval_s": 0.1},
+            "output": {"null": True},
+            "run": {"duration": 2.0, "status": False},
+        }
+    )
     out_times: list[float] = []
 
     def on_output(frame, stats) -> None:  # type: ignore[no-untyped-def]

@@ -23,8 +23,7 @@ from rtseg.sinks.preview import PreviewSink, display_problem, draw_overlay
 from tests.conftest import DATA, ROOT, require, run_cli
 
 CLIP = DATA / "webcam" / "thoughtful-640x360.mp4"
-KEYS = {"frames_in", "frames_out", "dropped", "fps", "duration_s", "latency_ms", "stages", "cpu_percent",
-        "max_rss_mb"}
+KEYS = {"frames_in", "frames_out", "dropped", "fps", "duration_s", "latency_ms", "stages", "cpu_percent", "max_rss_mb"}
 
 
 def replay(*extra: str) -> list[str]:
@@ -33,21 +32,26 @@ def replay(*extra: str) -> list[str]:
 
 # -- --blur [N] --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("args", "want"), [
-    (["--blur"], ["--blur", "25"]),
-    (["--blur", "--sink", "null"], ["--blur", "25", "--sink", "null"]),
-    (["--blur", "12"], ["--blur", "12"]),
-    (["--blur", "7.5", "--vcam"], ["--blur", "7.5", "--vcam"]),
-    (["--blur=9"], ["--blur=9"]),
-    (["--vcam"], ["--vcam"]),
-    (["--", "--blur"], ["--", "--blur"]),
-])
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        (["--blur"], ["--blur", "25"]),
+        (["--blur", "--sink", "null"], ["--blur", "25", "--sink", "null"]),
+        (["--blur", "12"], ["--blur", "12"]),
+        (["--blur", "7.5", "--vcam"], ["--blur", "7.5", "--vcam"]),
+        (["--blur=9"], ["--blur=9"]),
+        (["--vcam"], ["--vcam"]),
+        (["--", "--blur"], ["--", "--blur"]),
+    ],
+)
 def test_blur_takes_an_optional_value(args: list[str], want: list[str]) -> None:
     assert expand_optional_values(args, {"--blur": "25"}) == want
 
 
-@pytest.mark.parametrize(("flag", "strength"), [([], 25.0), (["--blur"], 25.0), (["--blur", "12"], 12.0),
-                                                (["--blur=40"], 40.0)])
+@pytest.mark.parametrize(
+    ("flag", "strength"), [([], 25.0), (["--blur"], 25.0), (["--blur", "12"], 12.0), (["--blur=40"], 40.0)]
+)
 def test_blur_option_reaches_the_effect(tmp_path: Path, flag: list[str], strength: float) -> None:
     stats = tmp_path / "s.json"
     r = run_cli(*replay(*flag, "--sink", "null", "--duration", "0.5", "--stats-json", str(stats), "--no-status"))
@@ -58,8 +62,7 @@ def test_blur_option_reaches_the_effect(tmp_path: Path, flag: list[str], strengt
 
 def test_stats_json_has_the_documented_keys_and_consistent_numbers(tmp_path: Path) -> None:
     stats = tmp_path / "s.json"
-    r = run_cli(*replay("--blur", "--sink", "null", "--duration", "2", "--stats-json", str(stats),
-                        "--status"))
+    r = run_cli(*replay("--blur", "--sink", "null", "--duration", "2", "--stats-json", str(stats), "--status"))
     assert r.returncode == 0, r.stderr
     doc = json.loads(stats.read_text())
     assert set(doc) >= KEYS
@@ -77,8 +80,9 @@ def test_stats_json_has_the_documented_keys_and_consistent_numbers(tmp_path: Pat
 
 def test_record_with_several_sinks_and_replace(tmp_path: Path) -> None:
     out = tmp_path / "rec.mp4"
-    r = run_cli(*replay("--background", "#00ff00", "--record", str(out), "--sink", "null", "--duration", "1",
-                        "--no-status"))
+    r = run_cli(
+        *replay("--background", "#00ff00", "--record", str(out), "--sink", "null", "--duration", "1", "--no-status")
+    )
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -91,8 +95,19 @@ def test_record_with_several_sinks_and_replace(tmp_path: Path) -> None:
 
 def test_config_file_runs_with_command_line_overrides(tmp_path: Path) -> None:
     stats = tmp_path / "s.json"
-    r = run_cli(*replay("--config", "configs/webcam-replace.toml", "--sink", "null", "--duration", "0.5",
-                        "--stats-json", str(stats), "--no-status"))
+    r = run_cli(
+        *replay(
+            "--config",
+            "configs/webcam-replace.toml",
+            "--sink",
+            "null",
+            "--duration",
+            "0.5",
+            "--stats-json",
+            str(stats),
+            "--no-status",
+        )
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(stats.read_text())
     assert doc["live"]["effect"]["mode"] == "replace" and doc["live"]["effect"]["backgrounds"] == 2
@@ -126,17 +141,26 @@ def test_no_virtual_camera_device_says_how_to_get_one() -> None:
 
 def test_preview_without_a_display_is_a_clear_error() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    r = subprocess.run([sys.executable, "-m", "rtseg", *replay("--preview", "--duration", "1")], cwd=ROOT,
-                       capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "rtseg", *replay("--preview", "--duration", "1")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=120,
+    )
     assert r.returncode == 1
     assert "cannot open the preview window: no display" in r.stderr
 
 
-@pytest.mark.parametrize(("args", "msg"), [
-    (["webcam", "--source", str(CLIP), "--sink", "null"], "must be replayed in real time: add --realtime"),
-    (["webcam", "--source", str(CLIP), "--realtime", "--device", "0", "--sink", "null"], "not both"),
-    (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--blur", "-3"], "effect.strength"),
-])
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (["webcam", "--source", str(CLIP), "--sink", "null"], "must be replayed in real time: add --realtime"),
+        (["webcam", "--source", str(CLIP), "--realtime", "--device", "0", "--sink", "null"], "not both"),
+        (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--blur", "-3"], "effect.strength"),
+    ],
+)
 def test_bad_options_are_config_errors(args: list[str], msg: str) -> None:
     r = run_cli(*args)
     assert r.returncode == 2, r.stderr
@@ -145,9 +169,18 @@ def test_bad_options_are_config_errors(args: list[str], msg: str) -> None:
 
 def test_ctrl_c_ends_cleanly_and_keeps_the_recording(tmp_path: Path) -> None:
     out, stats = tmp_path / "rec.mp4", tmp_path / "s.json"
-    proc = subprocess.Popen([sys.executable, "-m", "rtseg", *replay("--blur", "--record", str(out), "--sink", "null",
-                                                                     "--stats-json", str(stats), "--status")],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtseg",
+            *replay("--blur", "--record", str(out), "--sink", "null", "--stats-json", str(stats), "--status"),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()  # the first status line: frames are flowing
     assert line.startswith("live "), line
@@ -163,6 +196,7 @@ def test_ctrl_c_ends_cleanly_and_keeps_the_recording(tmp_path: Path) -> None:
 
 
 # -- preview pieces that need no window ---------------------------------------------------------------
+
 
 def test_preview_refuses_to_open_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
@@ -181,3 +215,15 @@ def test_stats_overlay_darkens_a_band_and_leaves_the_frame_untouched() -> None:
     assert np.array_equal(img, np.full((180, 320, 3), 200, np.uint8))  # a copy was drawn on
     assert out[5, 5].max() < 120 and out[-5, -5].tolist() == [200, 200, 200]
     assert (out[:60, :200] == 255).any()  # white text
+
+
+def test_run_config_file_is_the_hook_for_rtseg_run(tmp_path: Path) -> None:
+    # `rtseg run FILE` hands a command = "webcam" file to rtseg.live.cli.run_config_file.
+    from rtseg.live.cli import run_config_file
+
+    cfg, stats = tmp_path / "live.toml", tmp_path / "s.json"
+    cfg.write_text(f'command = "webcam"\n[source]\nfile = "{require(CLIP)}"\nrealtime = true\n'
+                   '[output]\nnull = true\n[run]\nduration = 0.5\nstatus = false\n')
+    run_config_file(cfg, stats_json=stats)
+    doc = json.loads(stats.read_text())
+    assert doc["command"] == "webcam" and doc["frames_out"] == 15
