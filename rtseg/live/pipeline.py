@@ -13,6 +13,7 @@ than a frame or two and latency stays bounded when something is slow.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from fractions import Fraction
@@ -22,6 +23,7 @@ from typing import Any
 import cv2
 
 from rtseg.errors import ConfigError
+from rtseg.frame import Frame
 from rtseg.graph import Pipeline, RunStats, SinkStage, SourceStage
 from rtseg.graph.pipeline import OutputCallback
 from rtseg.graph.stats import percentiles_ms
@@ -193,3 +195,12 @@ class _RecordSink(VideoFileSink):
             self.fps = Fraction(fps)
         self.time_base = Fraction(tb) if tb else 1 / self.fps
         super().open()
+
+    def process(self, frame: Frame) -> None:
+        stream = self._vstream
+        image = frame.result
+        if stream is not None and (image.shape[1], image.shape[0]) != (stream.width, stream.height):
+            # A camera that came back at another resolution: keep recording at the first one.
+            frame = dataclasses.replace(frame, output=cv2.resize(image, (stream.width, stream.height),
+                                                                 interpolation=cv2.INTER_AREA))
+        super().process(frame)
