@@ -12,9 +12,9 @@ from rtseg.errors import ConfigError
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage
 from rtseg.graph.pipeline import OutputCallback
 from rtseg.segment import SegmentStage
-from rtseg.temporal import MaskStage
 from rtseg.sinks import EncoderSettings, MaskSink, PngFolderSink, VideoFileSink
 from rtseg.sources import ImageFolderSource, VideoFileSource, open_source
+from rtseg.temporal import MaskStage
 
 ALPHA_VIDEO_SUFFIXES = {".webm", ".mov"}
 

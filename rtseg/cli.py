@@ -37,7 +37,8 @@ MasksOpt = Annotated[Path | None, typer.Option("--masks", help="Also write one a
 QueueOpt = Annotated[int | None, typer.Option("--queue-size", help="Frames buffered between stages.")]
 SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | ema | uncertainty | motion (default).")]
 RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
-RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
+RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi",
+                                             help="Second model pass on a crop around the person (default on).")]
 CrfOpt = Annotated[int | None, typer.Option("--crf", help="Encoder quality (lower is better).")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder speed preset (x264: ultrafast…veryslow).")]
 
@@ -125,7 +126,8 @@ def _s(p: Path | None) -> str | None:
 @app.command()
 def blur(
     input: Annotated[str, typer.Argument(help="Video file, URL, or image folder.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video (.mp4, .mkv, .webm) or folder.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Output video (.mp4, .mkv, .webm) or folder.")] = None,
     strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (default 25).")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
@@ -145,7 +147,8 @@ def replace(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video or folder.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
-    light_wrap: Annotated[float | None, typer.Option("--light-wrap", help="0..1: background light over the edge.")] = None,
+    light_wrap: Annotated[float | None, typer.Option("--light-wrap",
+                                                     help="0..1: background light over the edge.")] = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Replace the background with an image, a looped video, or a colour."""
@@ -158,7 +161,8 @@ def replace(
 @app.command()
 def cutout(
     input: Annotated[str, typer.Argument(help="Video file, URL, or image folder.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="OUTPUT.webm (VP9 alpha), OUTPUT.mov (ProRes 4444) or a folder of RGBA PNGs.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="OUTPUT.webm (VP9 alpha), OUTPUT.mov (ProRes 4444) or a folder of RGBA PNGs.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
     refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,

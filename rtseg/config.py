@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rtseg.temporal.smoothing import SmoothingOptions
 
 
-class Command(str, Enum):
+class Command(StrEnum):
     BLUR = "blur"
     REPLACE = "replace"
     CUTOUT = "cutout"

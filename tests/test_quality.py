@@ -19,7 +19,7 @@ from rtseg.sources import VideoFileSource
 from tests.conftest import DAVIS, ROOT, require
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import quality  # noqa: E402
+import quality
 
 
 def disc(h: int, w: int, cx: int, cy: int, r: int) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_guided_refinement_snaps_a_blocky_alpha_to_the_image_edge() -> None:
     assert abs(crossing(plain) - 160) >= 4, "the unrefined alpha sits off the edge"
     assert abs(crossing(guided) - 160) <= 1, "the guided filter moves it onto the image edge"
     assert np.abs(guided - true).mean() < np.abs(plain - true).mean()
-    assert 0.0 <= guided.min() and guided.max() <= 1.0
+    assert guided.min() >= 0.0 and guided.max() <= 1.0
 
 
 def test_light_wrap_only_touches_the_foreground_edge() -> None:

@@ -61,7 +61,7 @@ def test_segment_stage_upsamples_alpha_to_the_frame_once() -> None:
     with stage:
         out = stage.process(frames[0])
     assert out.alpha is not None and out.alpha.shape == (480, 854) and out.alpha.dtype == np.float32
-    assert 0.0 <= out.alpha.min() and out.alpha.max() <= 1.0
+    assert out.alpha.min() >= 0.0 and out.alpha.max() <= 1.0
     gt = cv2.imread(str(DAVIS / "lucia" / "Annotations" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 127
     assert iou(out.alpha > 0.5, gt) > 0.6
 

@@ -44,7 +44,7 @@ def test_synthetic_source_is_a_pure_function_of_the_index() -> None:
     a = read_all(SyntheticSource(160, 90, frames=5))
     b = read_all(SyntheticSource(160, 90, frames=5))
     assert len(a) == 5
-    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0].image, a[4].image), "the shapes must move"
 
 
@@ -70,7 +70,7 @@ def test_a_truncated_video_fails_instead_of_ending_quietly(tmp_path: Path, juggl
     data = juggle.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(SourceError, match="truncated|not a readable|corrupt"):
+    with pytest.raises(SourceError, match=r"truncated|not a readable|corrupt"):
         read_all(VideoFileSource(cut))
 
 

@@ -13,13 +13,13 @@ Soft alpha is preserved: nothing here thresholds to 0/1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import cv2
 import numpy as np
 
 
-class RefineMode(str, Enum):
+class RefineMode(StrEnum):
     NONE = "none"
     FEATHER = "feather"
     GUIDED = "guided"

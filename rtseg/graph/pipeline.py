@@ -7,6 +7,7 @@ discards partial output), and the original exception is re-raised in the caller 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +61,7 @@ class Pipeline:
         self._ran = False
         names = [s.name for s in self._all_stages]
         self.queues: list[BoundedQueue[Frame]] = [
-            BoundedQueue(queue_size, self.policy, name=f"{a}->{b}") for a, b in zip(names, names[1:])
+            BoundedQueue(queue_size, self.policy, name=f"{a}->{b}") for a, b in itertools.pairwise(names)
         ]
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from enum import Enum
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -19,7 +19,7 @@ T = TypeVar("T")
 _POLL_S = 0.05
 
 
-class Policy(str, Enum):
+class Policy(StrEnum):
     """What a full queue does with a new item."""
 
     BLOCK = "block"

@@ -15,7 +15,7 @@ from types import TracebackType
 from rtseg.frame import Frame
 
 
-class Stage(ABC):
+class Stage(ABC):  # noqa: B024 - the lifecycle hooks are optional by design
     """Common lifecycle of every stage. Subclasses set ``name`` (used in stats and errors)."""
 
     name: str = "stage"
@@ -49,7 +49,7 @@ class SourceStage(Stage):
     @abstractmethod
     def read(self) -> Frame | None: ...
 
-    def request_stop(self) -> None:  # noqa: B027 - optional hook
+    def request_stop(self) -> None:
         """Ask a (live) source to end its stream at the next frame. Called from another thread."""
 
 
@@ -68,7 +68,7 @@ class SinkStage(Stage):
     @abstractmethod
     def process(self, frame: Frame) -> None: ...
 
-    def finish(self) -> None:  # noqa: B027 - optional hook
+    def finish(self) -> None:
         """Commit the output (flush encoders, rename temporary files). Only on success."""
 
 

@@ -57,10 +57,10 @@ def square_box(mask: np.ndarray, margin: float, threshold: float = 0.5) -> tuple
     extent = max(x1 - x0, y1 - y0)
     if extent > min(w, h):
         return None
-    side = int(round(min(extent * (1 + 2 * margin), w, h)))
+    side = round(min(extent * (1 + 2 * margin), w, h))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    bx = int(round(np.clip(cx - side / 2, 0, w - side)))
-    by = int(round(np.clip(cy - side / 2, 0, h - side)))
+    bx = int(np.clip(round(cx - side / 2), 0, w - side))
+    by = int(np.clip(round(cy - side / 2), 0, h - side))
     return bx, by, side, side
 
 
@@ -147,8 +147,8 @@ class RoiSegmenter:
         h, w = image.shape[:2]
         x, y, s, _ = box
         sx, sy = w / ww, h / wh
-        x0, y0 = int(round(x * sx)), int(round(y * sy))
-        x1, y1 = min(w, int(round((x + s) * sx))), min(h, int(round((y + s) * sy)))
+        x0, y0 = round(x * sx), round(y * sy)
+        x1, y1 = min(w, round((x + s) * sx)), min(h, round((y + s) * sy))
         crop = image[y0:y1, x0:x1]
         mask = self._crop.segment(crop)
         out = np.zeros((wh, ww), np.float32)

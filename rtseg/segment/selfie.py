@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-class SelfieVariant(str, Enum):
+class SelfieVariant(StrEnum):
     AUTO = "auto"
     SQUARE = "square"
     LANDSCAPE = "landscape"
@@ -67,8 +67,9 @@ def choose_variant(width: int, height: int) -> SelfieVariant:
 class SelfieSegmenter:
     """MediaPipe selfie segmentation: person alpha at model resolution (256x256 or 256x144).
 
-    The frame is resized to the model input once here (bilinear, as MediaPipe's own image-to-tensor), so MediaPipe does no resize of
-    its own, and the mask comes back at model resolution; the segment stage upsamples it once.
+    The frame is resized to the model input once here (bilinear, as MediaPipe's own
+    image-to-tensor), so MediaPipe does no resize of its own, and the mask comes back at model
+    resolution; the segment stage upsamples it once.
 
     >>> import numpy as np
     >>> with SelfieSegmenter("square") as seg:  # doctest: +SKIP

@@ -17,13 +17,13 @@ All arithmetic is OpenCV on float32 at the mask's working resolution; the uncert
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import cv2
 import numpy as np
 
 
-class SmoothingMode(str, Enum):
+class SmoothingMode(StrEnum):
     NONE = "none"
     EMA = "ema"
     UNCERTAINTY = "uncertainty"
