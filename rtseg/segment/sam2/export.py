@@ -388,22 +388,32 @@ def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int,
         )
 
 
-def _io_spec(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Input/output names, shapes (symbolic dims as strings) and dtypes, read back from the graph."""
-    import onnx
+def _io_spec(path: Path, name: str, inputs: dict[str, tuple[Any, dict[int, str]]]) -> dict[str, list[dict[str, Any]]]:
+    """Input/output names, shapes and dtypes of an exported graph.
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    dtypes = {1: "float32", 6: "int32", 7: "int64", 9: "bool"}
+    Shapes come from running the graph once on the example inputs with ONNX Runtime (the exporter
+    leaves some output dims symbolic); the axes declared dynamic keep their names.
+    """
+    import onnxruntime as ort
 
-    def spec(values: Any) -> list[dict[str, Any]]:
-        out = []
-        for v in values:
-            t = v.type.tensor_type
-            shape = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
-            out.append({"name": v.name, "shape": shape, "dtype": dtypes.get(t.elem_type, str(t.elem_type))})
-        return out
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {k: t.numpy() for k, (t, _) in inputs.items()}
+    results = session.run(None, feeds)
+    dynamic_out = OUTPUT_DYNAMIC.get(name, {})
 
-    return {"inputs": spec(graph.input), "outputs": spec(graph.output)}
+    def shape(arr_shape: tuple[int, ...], axes: dict[int, str]) -> list[int | str]:
+        return [axes.get(i, int(d)) for i, d in enumerate(arr_shape)]
+
+    return {
+        "inputs": [
+            {"name": k, "shape": shape(tuple(t.shape), ax), "dtype": str(t.numpy().dtype)}
+            for k, (t, ax) in inputs.items()
+        ],
+        "outputs": [
+            {"name": o.name, "shape": shape(r.shape, dynamic_out.get(o.name, {})), "dtype": str(r.dtype)}
+            for o, r in zip(session.get_outputs(), results, strict=True)
+        ],
+    }
 
 
 def export_sam2(
@@ -442,7 +452,7 @@ def export_sam2(
         for name, module in wrappers.items():
             path = out / GRAPH_FILES[name]
             _export_graph(module, name, examples[name], path)
-            graphs[name] = {"file": path.name, "sha256": sha256_file(path), **_io_spec(path)}
+            graphs[name] = {"file": path.name, "sha256": sha256_file(path), **_io_spec(path, name, examples[name])}
 
     constants = _constants(model)
     np.savez(out / CONSTANTS_FILE, **constants)

@@ -71,15 +71,20 @@ def preprocess_image(rgb: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def bilinear_matrix(out_size: int, in_size: int) -> np.ndarray:
-    """(out, in) weights of ``F.interpolate(mode="bilinear", align_corners=False)`` along one axis."""
-    scale = in_size / out_size
-    src = np.maximum((np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5, 0.0)
+    """(out, in) weights of ``F.interpolate(mode="bilinear", align_corners=False)`` along one axis.
+
+    Source positions and weights are computed in float32 like ATen's CPU kernel, so the two agree
+    to a few ulp rather than to float32-vs-float64 rounding.
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = scale * (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
     i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
     i1 = np.minimum(i0 + 1, in_size - 1)
-    frac = src - i0
-    m = np.zeros((out_size, in_size), dtype=np.float64)
+    frac = np.clip(src - i0.astype(np.float32), np.float32(0.0), np.float32(1.0))
+    m = np.zeros((out_size, in_size), dtype=np.float32)
     rows = np.arange(out_size)
-    np.add.at(m, (rows, i0), 1.0 - frac)
+    np.add.at(m, (rows, i0), np.float32(1.0) - frac)
     np.add.at(m, (rows, i1), frac)
     return m
 
