@@ -22,6 +22,8 @@ def bench(
     warmup: Annotated[int | None, typer.Option("--warmup", help="Unrecorded runs first (1).")] = None,
     baseline: Annotated[bool | None, typer.Option("--baseline/--no-baseline",
                                                   help="Alternate with the tutorial loop.")] = None,
+    baseline_blur: Annotated[str | None, typer.Option(
+        "--baseline-blur", help="Tutorial kernel: kernel (2·strength+1 taps, default) or sigma (= strength).")] = None,
     strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (25).")] = None,
     size: Annotated[str | None, typer.Option("--size", help="Synthetic frame size (1280x720).")] = None,
     frames: Annotated[int | None, typer.Option("--frames", help="Synthetic clip length (240).")] = None,
@@ -55,7 +57,8 @@ def bench(
     try:
         opts = BenchOptions.from_sources(config, {
             "workloads": workloads or None, "input": input, "repeat": repeat, "warmup": warmup,
-            "baseline": baseline, "strength": strength, "synthetic_size": size, "synthetic_frames": frames,
+            "baseline": baseline, "baseline_blur": baseline_blur,
+            "strength": strength, "synthetic_size": size, "synthetic_frames": frames,
             "live_seconds": live_seconds, "scaling": scaling, "crf": crf, "preset": preset,
             "sam2_model_dir": str(sam2_model_dir) if sam2_model_dir else None})
         report = BenchRun(opts, progress=lambda msg: err.print(f"[dim]· {msg}[/]")).run()

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rtseg.bench.baseline import BaselineBlur
 from rtseg.config import format_validation_error, load_toml
 from rtseg.errors import ConfigError
 
@@ -67,6 +68,8 @@ class BenchOptions(BaseModel):
     """Unrecorded runs of each implementation before the measured ones."""
     baseline: bool = True
     """Also run the tutorial loop and report rtseg's speed-up over it."""
+    baseline_blur: BaselineBlur = BaselineBlur.KERNEL
+    """The tutorial loop's kernel: ``kernel`` (2·strength+1 taps, the tutorials' form) or ``sigma``."""
     strength: float = Field(25.0, ge=0, le=200)
     crf: int | None = Field(None, ge=0, le=51)
     preset: str | None = None

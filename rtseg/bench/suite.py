@@ -104,7 +104,10 @@ class BenchRun:
                "strength": opts.strength, **_strip_records(result)}
         if workload is Workload.FILE_BLUR_720P:
             doc["encoder"] = encoder_description(opts)
-            doc["baseline_writer"] = "cv2.VideoWriter mp4v" if opts.baseline else None
+            ksize, sigma = opts.baseline_blur.kernel(opts.strength)
+            doc["baseline_impl"] = {"blur": opts.baseline_blur.value, "ksize": list(ksize), "sigma": sigma,
+                                    "blend": "float numpy", "writer": "cv2.VideoWriter mp4v"} \
+                if opts.baseline else None
         return doc
 
     def _scaling(self, workdir: Path) -> dict[str, Any]:

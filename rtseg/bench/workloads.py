@@ -76,7 +76,8 @@ def rtseg_file_segment(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunF
 
 
 def baseline_run(clip: ClipInfo, opts: BenchOptions, output: Path, mode: BaselineMode) -> RunFn:
-    loop = TutorialLoop(clip.path, output if mode is BaselineMode.BLUR else None, opts.strength, mode)
+    loop = TutorialLoop(clip.path, output if mode is BaselineMode.BLUR else None, opts.strength, mode,
+                        opts.baseline_blur)
 
     def run(rep: int) -> RunRecord:
         return _check_frames(loop.run(rep), clip.frames, "the tutorial loop")
