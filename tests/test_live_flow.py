@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rtseg.errors import SourceError
 from rtseg.graph.queues import Stopped
 from rtseg.live.clock import SimulatedClock
 from rtseg.live.config import LiveConfig
@@ -232,3 +233,13 @@ def test_a_failing_segmenter_stops_the_run_with_its_error() -> None:
     with pytest.raises(RuntimeError, match="segmentation worker failed") as info:
         LiveSession(live_cfg(), segmenter=Broken(0)).run()
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_replay_of_a_truncated_file_raises_the_decoder_error_in_read(tmp_path: Path) -> None:
+    data = require(CLIP30).read_bytes()
+    bad = tmp_path / "half.mp4"
+    bad.write_bytes(data[: len(data) // 2])
+    src = RealtimeSource(bad, clock=SimulatedClock())
+    with src, pytest.raises(SourceError, match=r"truncated video .*half.mp4: decoded \d+ of 367 frames"):
+        while src.read() is not None:
+            pass

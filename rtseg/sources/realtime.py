@@ -1,15 +1,17 @@
 """Replay a video file as if it were a camera: frames arrive on the clock at the file's frame rate.
 
-``rtseg webcam --source FILE --realtime`` uses this to exercise the live path without a webcam. The
-clock never waits for the pipeline: a frame is released when it is due, and a consumer that is too
-slow loses frames in the drop-oldest queue behind the source, exactly as with a camera. If decoding
-itself falls behind by more than ``late_tolerance_s``, late frames are skipped (and counted) so the
-replay stays on the clock.
+``rtseg webcam --source FILE --realtime`` uses this to exercise the live path without a webcam. Like
+a camera, whose driver fills a few buffers by DMA whatever the CPU is doing, a decoder thread keeps
+up to ``buffer`` decoded frames ready, and ``read()`` releases each one when it is due. The clock
+never waits for the pipeline: a consumer that is too slow loses frames in the drop-oldest queue
+behind the source, and a frame released more than ``late_tolerance_s`` after its due time (this
+thread was starved) is skipped and counted, so the replay stays on the clock. A frame's ``t_in`` is
+its due time, so any lateness in releasing it counts as latency.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import threading
 import time
@@ -19,11 +21,12 @@ import cv2
 
 from rtseg.errors import SourceError
 from rtseg.frame import Frame
+from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
 from rtseg.graph.stage import SourceStage
 from rtseg.live.clock import Clock, MonotonicClock
 from rtseg.sources.video import VideoFileSource
 
-log = logging.getLogger("rtseg.live")
+_Item = tuple[Frame, float] | BaseException
 
 
 class RealtimeSource(SourceStage):
@@ -50,6 +53,7 @@ class RealtimeSource(SourceStage):
         speed: float = 1.0,
         duration_s: float | None = None,
         mirror: bool = False,
+        buffer: int = 4,
         late_tolerance_s: float | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -62,15 +66,14 @@ class RealtimeSource(SourceStage):
         self.speed = speed
         self.duration_s = duration_s
         self.mirror = mirror
+        self.buffer = buffer
         self.late_tolerance_s = late_tolerance_s
         self.clock: Clock = clock or MonotonicClock()
         self._inner: VideoFileSource | None = None
+        self._queue: BoundedQueue[_Item] = BoundedQueue(buffer, Policy.BLOCK, name="replay-buffer")
         self._stop = threading.Event()
+        self._decoder: threading.Thread | None = None
         self._t0: float | None = None
-        self._first_ts: float | None = None
-        self._offset_s = 0.0
-        self._pass_frames = 0
-        self._last_ts = 0.0
         self._index = 0
         self.width = 0
         self.height = 0
@@ -79,7 +82,7 @@ class RealtimeSource(SourceStage):
         self.declared_frames = 0
         self.has_audio = False
         self.late_dropped = 0
-        """Frames skipped because decoding fell behind the clock."""
+        """Frames skipped because they could not be released on time."""
         self.loops = 0
 
     def open(self) -> None:
@@ -89,8 +92,11 @@ class RealtimeSource(SourceStage):
         self.fps, self.time_base = self._inner.fps, self._inner.time_base
         self.declared_frames = self._inner.declared_frames
         self._stop.clear()
-        self._t0 = self._first_ts = None
-        self._offset_s, self._pass_frames, self._index = 0.0, 0, 0
+        self._queue = BoundedQueue(self.buffer, Policy.BLOCK, name="replay-buffer")
+        self._t0 = None
+        self._index = 0
+        self._decoder = threading.Thread(target=self._decode, name="rtseg-replay-decode", daemon=True)
+        self._decoder.start()
 
     @property
     def frame_interval_s(self) -> float:
@@ -99,34 +105,56 @@ class RealtimeSource(SourceStage):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def _restart(self) -> None:
+    def _decode(self) -> None:
+        """Decoder thread: (frame, media time) pairs into the buffer, then EOS (or the error)."""
         assert self._inner is not None
-        self._inner.close()
-        self._offset_s += self._last_ts - (self._first_ts or 0.0) + float(1 / self.fps)
-        self._pass_frames = 0
-        self.loops += 1
-        self._inner = VideoFileSource(self.path)
-        self._inner.open()
+        inner, first_ts, offset, last_ts, pass_frames = self._inner, None, 0.0, 0.0, 0
+        try:
+            while True:
+                frame = inner.read()
+                if frame is None:
+                    if not self.loop or pass_frames == 0:
+                        break
+                    inner.close()
+                    offset += last_ts - (first_ts or 0.0) + float(1 / self.fps)
+                    pass_frames, self.loops = 0, self.loops + 1
+                    inner = self._inner = VideoFileSource(self.path)
+                    inner.open()
+                    continue
+                pass_frames += 1
+                ts = frame.timestamp if frame.timestamp is not None else pass_frames / float(self.fps)
+                if first_ts is None:
+                    first_ts = ts
+                last_ts = ts
+                media_t = offset + ts - first_ts
+                if self.duration_s is not None and media_t >= self.duration_s - 1e-9:
+                    break
+                if frame.pts is not None:
+                    frame.pts += round(offset / self.time_base)
+                self._queue.put((frame, media_t), self._stop)
+            self._queue.put(EOS, self._stop)
+        except Stopped:
+            pass
+        except BaseException as exc:  # handed to read(): no silent thread death
+            with contextlib.suppress(Stopped):
+                self._queue.put(exc, self._stop)
 
     def read(self) -> Frame | None:
-        if self._inner is None:
+        if self._decoder is None:
             raise SourceError("RealtimeSource.read() before open()")
         tolerance = self.late_tolerance_s if self.late_tolerance_s is not None else self.frame_interval_s
-        while not self._stop.is_set():
-            frame = self._inner.read()
-            if frame is None:
-                if not self.loop or self._pass_frames == 0:
-                    return None
-                self._restart()
-                continue
-            self._pass_frames += 1
-            ts = frame.timestamp if frame.timestamp is not None else self._pass_frames / float(self.fps)
-            if self._first_ts is None:
-                self._first_ts = ts
-            self._last_ts = ts
-            media_t = self._offset_s + ts - self._first_ts
-            if self.duration_s is not None and media_t >= self.duration_s - 1e-9:
+        real_clock = isinstance(self.clock, MonotonicClock)
+        while True:
+            try:
+                item = self._queue.get(self._stop)
+            except Stopped:
                 return None
+            if item is EOS:
+                return None
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, tuple)
+            frame, media_t = item
             if self._t0 is None:
                 self._t0 = self.clock.now() - media_t / self.speed
             due = self._t0 + media_t / self.speed
@@ -136,14 +164,16 @@ class RealtimeSource(SourceStage):
             if not self.clock.wait_until(due, self._stop):
                 return None
             image = cv2.flip(frame.image, 1) if self.mirror else frame.image
-            pts = None if frame.pts is None else frame.pts + round(self._offset_s / self.time_base)
-            out = Frame(image, index=self._index, pts=pts, time_base=self.time_base)
-            out.t_in = time.perf_counter()  # the frame "arrives" now, as from a camera
+            out = Frame(image, index=self._index, pts=frame.pts, time_base=self.time_base)
+            out.t_in = due if real_clock else time.perf_counter()  # it "arrived" when it was due
             self._index += 1
             return out
-        return None
 
     def close(self) -> None:
+        self._stop.set()
+        if self._decoder is not None:
+            self._decoder.join(timeout=10.0)
+            self._decoder = None
         if self._inner is not None:
             inner, self._inner = self._inner, None
             inner.close()
