@@ -223,7 +223,7 @@ def run_track(
     ]
     sinks: list[Any] = []
     if output is not None:
-        fx = {
+        fx: Any = {
             TrackEffect.overlay: lambda: OverlayEffect(),
             TrackEffect.cutout: lambda: CutoutEffect(),
             TrackEffect.blur_background: lambda: BlurEffect(),
@@ -239,7 +239,7 @@ def run_track(
             sinks.append(
                 VideoFileSink(
                     output,
-                    fps=info.fps,
+                    fps=info.fps,  # type: ignore[arg-type]
                     time_base=info.time_base,  # type: ignore[arg-type]
                     audio_from=info.audio_path,
                     alpha=alpha_out,

@@ -455,7 +455,7 @@ def export_sam2(
             graphs[name] = {"file": path.name, "sha256": sha256_file(path), **_io_spec(path, name, examples[name])}
 
     constants = _constants(model)
-    np.savez(out / CONSTANTS_FILE, **constants)
+    np.savez(out / CONSTANTS_FILE, **constants)  # type: ignore[arg-type]
     files: dict[str, Any] = {
         "file": CONSTANTS_FILE,
         "sha256": sha256_file(out / CONSTANTS_FILE),

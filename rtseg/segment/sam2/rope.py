@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 
-def axial_rope_tables(attn: torch.nn.Module, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+def axial_rope_tables(attn: Any, side: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(cos, sin)`` of shape ``(side * side, dim // 2)`` for a ``side`` x ``side`` grid.
 
     The values are the real and imaginary parts of the attention's own complex ``freqs_cis``
@@ -38,7 +39,7 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def real_rope_forward(
-    self: torch.nn.Module,
+    self: Any,
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,

@@ -43,8 +43,9 @@ class PromptSpec:
         if self.mask is not None:
             tracker.add_mask(self.frame, self.obj_id, read_mask_png(self.mask))
         if self.points or self.box is not None:
-            tracker.add_points(self.frame, self.obj_id, np.asarray(self.points, np.float32).reshape(-1, 2),
-                               self.labels, box=self.box)
+            tracker.add_points(
+                self.frame, self.obj_id, np.asarray(self.points, np.float32).reshape(-1, 2), self.labels, box=self.box
+            )
         if self.mask is None and not self.points and self.box is None:
             raise ConfigError(f"prompt for object {self.obj_id} on frame {self.frame} has no point, box or mask")
 
@@ -139,7 +140,9 @@ def _counts_to_string(counts: list[int]) -> str:
 
 def rle_decode(rle: dict[str, object]) -> np.ndarray:
     """Inverse of :func:`rle_encode`."""
-    h, w = rle["size"]  # type: ignore[misc]
+    size = rle["size"]
+    assert isinstance(size, list | tuple)
+    h, w = int(size[0]), int(size[1])
     s = str(rle["counts"])
     counts: list[int] = []
     p = 0
@@ -156,13 +159,13 @@ def rle_decode(rle: dict[str, object]) -> np.ndarray:
         if len(counts) > 2:
             x += counts[-2]
         counts.append(x)
-    flat = np.zeros(int(h) * int(w), bool)
+    flat = np.zeros(h * w, dtype=np.bool_)
     pos, val = 0, False
     for n in counts:
         flat[pos : pos + n] = val
         pos += n
         val = not val
-    return flat.reshape((int(h), int(w)), order="F")
+    return flat.reshape(h, w, order="F")
 
 
 def davis_palette() -> list[int]:
@@ -238,7 +241,7 @@ class Sam2TrackStage(ProcessStage):
         result = self.tracker.track(frame.image, frame.index)
         union = result.masks.any(axis=0) if len(result.obj_ids) else np.zeros(frame.image.shape[:2], bool)
         alpha = union.astype(np.float32)
-        frame.alpha = 1.0 - alpha if self.invert_alpha else alpha
+        frame.alpha = np.asarray(1.0 - alpha if self.invert_alpha else alpha, dtype=np.float32)
         if self.results is not None:
             self.results.put(frame.index, result)
         return frame

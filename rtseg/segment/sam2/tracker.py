@@ -393,7 +393,7 @@ class Sam2Tracker:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """SAM head as ``SAM2Base._forward_sam_heads``: returns (low-res logits, obj_ptr, score)."""
         s = self._s
-        if points is None:
+        if points is None or labels is None:
             coords = np.zeros((1, 1, 2), np.float32)
             lbls = -np.ones((1, 1), np.int32)
         else:
@@ -411,7 +411,7 @@ class Sam2Tracker:
                 "high_res_feat_1": feats.feat1,
                 "point_coords": coords,
                 "point_labels": lbls,
-                "mask_input": mask_input if has_mask else np.zeros((1, 1, side, side), np.float32),
+                "mask_input": mask_input if mask_input is not None else np.zeros((1, 1, side, side), np.float32),
                 "has_mask_input": np.array([1.0 if has_mask else 0.0], np.float32),
             },
         )
