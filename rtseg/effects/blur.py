@@ -17,12 +17,17 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
     """A blurred background of ``image`` at full size, with sigma ≈ ``strength`` pixels.
 
     The blur runs on a copy downscaled by ``strength / 3`` (a 720p frame at strength 25 is blurred
-    at 154x86), which is what makes strong blur cheap. With ``halo_free`` the foreground is weighted
-    out: ``blur(img·(1-a)) / blur(1-a)``, so the person does not smear into the background around
-    their outline (what Google Meet's blur does), instead of a bright/dark halo.
+    at 160x90), which is what makes strong blur cheap. When the nearest integer factor divides the
+    frame size it is used instead, which keeps ``INTER_AREA`` on OpenCV's block-average path (≈3x
+    cheaper than a fractional factor: 8 rather than 8.33 at 720p, strength 25). With ``halo_free``
+    the foreground is weighted out: ``blur(img·(1-a)) / blur(1-a)``, so the person does not smear
+    into the background around their outline (what Google Meet's blur does), instead of a bright/dark halo.
     """
     h, w = image.shape[:2]
     factor = max(1.0, strength / LOW_RES_SIGMA)
+    whole = round(factor)
+    if w % whole == 0 and h % whole == 0:
+        factor = float(whole)
     sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
     sigma = strength / factor
     small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
