@@ -9,7 +9,10 @@ import numpy as np
 def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``fg * alpha + bg * (1 - alpha)`` for uint8 images and float32 alpha (H, W) in 0..1.
 
-    One ``cv2.blendLinear`` call (≈3 ms at 720p here, against ≈10 ms for the float numpy formula).
+    One ``cv2.blendLinear`` call (≈3 ms at 720p here, against ≈10 ms for the float numpy formula),
+    and only over the bounding box of ``alpha > 0``: outside it the result is ``bg`` exactly, so
+    the rest is a copy. A person filling a fifth of a 720p frame costs ≈1 ms instead of 3. The
+    inputs are never modified.
 
     >>> import numpy as np
     >>> fg = np.full((1, 2, 3), 200, np.uint8); bg = np.zeros((1, 2, 3), np.uint8)
@@ -17,7 +20,18 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     [200, 100]
     """
     a = alpha.astype(np.float32, copy=False)
-    return cv2.blendLinear(fg, bg, a, 1.0 - a)
+    x, y, w, h = cv2.boundingRect(cv2.compare(a, 0.0, cv2.CMP_GT))
+    if w * h >= ROI_MAX_FRACTION * a.size:
+        return cv2.blendLinear(fg, bg, a, 1.0 - a)
+    out = bg.copy()
+    if w and h:
+        ra = a[y:y + h, x:x + w]
+        out[y:y + h, x:x + w] = cv2.blendLinear(fg[y:y + h, x:x + w], bg[y:y + h, x:x + w], ra, 1.0 - ra)
+    return out
+
+
+ROI_MAX_FRACTION = 0.6
+"""Above this share of the frame, the bounding-box path saves less than its copy costs."""
 
 
 def cover_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
