@@ -22,7 +22,6 @@ from rtseg.effects import BlurEffect, CutoutEffect, EffectStage, OverlayEffect, 
 from rtseg.errors import PipelineError
 from rtseg.graph import Pipeline
 from rtseg.graph.stats import percentiles_ms
-from rtseg.segment import SegmentStage, SelfieSegmenter
 from rtseg.segment.selfie import choose_variant
 from rtseg.sinks.null import NullSink
 from rtseg.sources.video import VideoFileSource
@@ -134,25 +133,33 @@ def live_run(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
 
 # -- effects ---------------------------------------------------------------------------------------
 
-def _frames_and_alphas(clip: ClipInfo, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The clip's first ``count`` frames with the selfie segmenter's alpha at frame size."""
-    src = VideoFileSource(clip.path)
-    seg = SegmentStage(SelfieSegmenter())
-    out = []
-    with src, seg:
-        while len(out) < count:
-            frame = src.read()
+def _frames_and_alphas(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The clip's first frames with the alpha the blur job's composite would get (same stages)."""
+    full, _ = build_pipeline(blur_config(clip, opts, workdir / "unused.mp4"))
+    stages = [s for s in full.stages if not isinstance(s, EffectStage)]
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    opened: list[Any] = []
+    try:
+        for stage in [full.source, *stages]:
+            stage.open()
+            opened.append(stage)
+        while len(out) < opts.effects_frames:
+            frame = full.source.read()
             if frame is None:
                 break
-            frame = seg.process(frame)
-            assert frame.alpha is not None
+            for stage in stages:
+                frame = stage.process(frame)
+            assert frame is not None and frame.alpha is not None
             out.append((frame.image, frame.alpha))
+    finally:
+        for stage in reversed(opened):
+            stage.close()
     return out
 
 
 def effects_run(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> dict[str, Any]:
     """Each effect alone: milliseconds per ``apply`` over the clip's frames and real alphas."""
-    pairs = _frames_and_alphas(clip, opts.effects_frames)
+    pairs = _frames_and_alphas(clip, opts, workdir)
     backdrop = workdir / "backdrop.png"
     rng = np.random.default_rng(0)
     cv2.imwrite(str(backdrop), cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 4))
