@@ -141,11 +141,11 @@ class JobConfig(_Strict):
     output: str | None = None
     masks: str | None = None
     """Also (or, for ``segment``, only) write one alpha PNG per frame into this folder."""
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    mask: MaskConfig = Field(default_factory=MaskConfig)
-    effect: EffectConfig = Field(default_factory=EffectConfig)
-    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    mask: MaskConfig = Field(default_factory=lambda: MaskConfig())
+    effect: EffectConfig = Field(default_factory=lambda: EffectConfig())
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig())
+    run: RunConfig = Field(default_factory=lambda: RunConfig())
 
     @field_validator("input")
     @classmethod

@@ -51,7 +51,7 @@ class FlowCarrier:
 
     def __init__(self, options: CarryOptions | None = None) -> None:
         self.options = options or CarryOptions()
-        self._dis = cv2.DISOpticalFlow_create(self.options.preset)
+        self._dis = cv2.DISOpticalFlow_create(self.options.preset)  # type: ignore[attr-defined]
         self._key_mask: np.ndarray | None = None
         self._prev_grey: np.ndarray | None = None
         self._map_x: np.ndarray | None = None  # current-frame pixel → key-frame position (flow res)
@@ -89,6 +89,8 @@ class FlowCarrier:
         self.age += 1
         mh, mw = self._key_mask.shape
         sx, sy = mw / w, mh / h
+        mx: np.ndarray
+        my: np.ndarray
         if (mw, mh) != (w, h):
             mx = cv2.resize(self._map_x, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sx)
             my = cv2.resize(self._map_y, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sy)
