@@ -49,6 +49,9 @@ def report() -> list[str]:
              f"mediapipe {_pkg('mediapipe')}", f"opencv-contrib-python {_pkg('opencv-contrib-python')}",
              f"av {_pkg('av')}", f"onnxruntime {_pkg('onnxruntime')}"]
     lines.append("onnxruntime providers: " + ", ".join(onnx_providers()))
+    from rtseg.segment.providers import describe_providers
+
+    lines.append("execution providers for SAM 2: " + describe_providers())
     cams = cameras()
     lines.append("cameras: " + (", ".join(cams) if cams else "none found (no /dev/video* devices)"))
     lines.append("virtual camera backends: " + ", ".join(virtual_camera_backends()))

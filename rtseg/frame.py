@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,8 @@ class Frame:
     """Foreground alpha, float32 in 0..1, (H, W) at frame resolution once a segmenter has run."""
     output: np.ndarray | None = None
     """The composited image (RGB, or RGBA for cutout) once an effect has run."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Per-frame data of specialised stages (e.g. SAM 2's per-object logits), keyed by stage."""
     t_in: float = field(default_factory=time.perf_counter)
     stamps: dict[str, float] = field(default_factory=dict)
 

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+pytest_plugins = ["tests.sam2_conftest"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (ROOT.parent / "shared" / "data").resolve()
 
