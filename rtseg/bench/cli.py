@@ -36,6 +36,7 @@ def bench(
                                                         help="Exported SAM 2 model directory.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here (JSON).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write PNG charts into this folder.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown here.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Measure fps, latency, CPU and memory, alternating with the tutorial loop in the same run.
@@ -46,6 +47,7 @@ def bench(
 
     from rtseg.bench.options import BenchOptions
     from rtseg.bench.plot import write_plots
+    from rtseg.bench.report import markdown as to_markdown
     from rtseg.bench.report import print_report, write_json
     from rtseg.bench.suite import BenchRun
     from rtseg.cli import _fail
@@ -66,6 +68,9 @@ def bench(
         if json_path is not None:
             write_json(report, json_path)
             err.print(f"wrote {json_path}")
+        if markdown is not None:
+            markdown.write_text(to_markdown(report))
+            err.print(f"wrote {markdown}")
         if plot is not None:
             for p in write_plots(report, plot):
                 err.print(f"wrote {p}")

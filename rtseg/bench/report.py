@@ -106,3 +106,64 @@ def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables (what ``benchmarks/README.md`` shows), via ``--markdown FILE``."""
+    lines = []
+    m = report["machine"]
+    lines.append(f"{m['cpus_usable']} usable CPUs · {m['platform']} · Python {m['python']} · "
+                 f"load average {report['load_avg_start']} → {report['load_avg_end']} · {report['created']}")
+    lines.append("")
+    lines.append("| workload | impl | fps median (min–max) | speed-up | CPU | peak RSS MiB | latency p50 / p99 ms "
+                 "| drops | frames |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            lines.append(f"| {name} | {w.get('status')}: {w.get('reason', '')} | | | | | | | |")
+            continue
+        for impl, label in (("rtseg", "rtseg"), ("baseline", "tutorial loop")):
+            s = w.get(impl)
+            if not s:
+                continue
+            sp = w.get("speedup")
+            speed = (f"**{sp['median_fps_ratio']:.2f}×** ({sp['min']:.2f}–{sp['max']:.2f})" if impl == "rtseg"
+                     else "1.00×") if sp else ""
+            lat = s["latency_ms"]
+            lines.append(f"| {name if impl == 'rtseg' else ''} | {label} | {_fps(s['fps'])} | {speed} | "
+                         f"{s['cpu_percent']['median']:.0f}% | {s['peak_rss_mb']['median']:.0f} | "
+                         f"{lat['p50']:.1f} / {lat['p99']:.1f} | {s['dropped']['median']:.0f} | "
+                         f"{s['frames_out']['median']:.0f} |")
+        if name == "effects":
+            for fx, r in w["effects"].items():
+                lines.append(f"| {name if fx == next(iter(w['effects'])) else ''} | {fx} | {r['fps']:.0f} | | "
+                             f"{r['cpu_percent']:.0f}% | | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | | {r['count']} |")
+        if name == "sam2":
+            fm = w["frame_ms"]
+            lines.append(f"| sam2 | {w['provider']} | {w['fps']:.2f} | | {w['cpu_percent']:.0f}% | "
+                         f"{w['peak_rss_mb']:.0f} | {fm['p50']:.0f} / {fm['p99']:.0f} | | {w['frames']} |")
+    stage_rows = []
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            continue
+        for impl in ("rtseg", "baseline"):
+            s = w.get(impl)
+            if s:
+                cells = ", ".join(f"{k} {v['p50_ms']:.1f}/{v['p95_ms']:.1f}/{v['p99_ms']:.1f}"
+                                  for k, v in s["stages"].items())
+                stage_rows.append(f"| {name} | {impl} | {cells} |")
+    if stage_rows:
+        lines += ["", "Per-stage wall time p50/p95/p99 (ms):", "", "| workload | impl | stages |", "|---|---|---|",
+                  *stage_rows]
+    if "scaling" in report:
+        sc = report["scaling"]
+        for key, title in (("resolution", "size"), ("strength", "strength")):
+            lines += ["", f"file-blur scaling with {key} (synthetic, {sc['frames']} frames, "
+                          f"{sc['repeat']} runs each):", "",
+                      f"| {title} | rtseg fps | tutorial fps | speed-up |", "|---:|---:|---:|---:|"]
+            for p in sc[key]:
+                label = p["size"] if key == "resolution" else f"{p['strength']:g}"
+                base = _fps(p["baseline_fps"]) if p["baseline_fps"] else "-"
+                sp = f"{p['speedup']:.2f}×" if p["speedup"] else "-"
+                lines.append(f"| {label} | {_fps(p['rtseg_fps'])} | {base} | {sp} |")
+    return "\n".join(lines) + "\n"
