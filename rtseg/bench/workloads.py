@@ -3,6 +3,7 @@ so the numbers are those of ``rtseg blur``, including any stage the app adds lat
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -47,6 +48,11 @@ def _run_pipeline(pipeline: Pipeline, impl: str, rep: int) -> RunRecord:
         stats = pipeline.run()
     rec = RunRecord.from_stats(impl, rep, stats, meter.peak_rss_mb, meter.load_before)
     rec.load_after = meter.load_after
+    for stage in pipeline.stages:
+        # Model passes per run (the ROI segmenter runs a crop pass and, at times, a full-frame pass).
+        seg_stats = getattr(getattr(stage, "segmenter", None), "stats", None)
+        if dataclasses.is_dataclass(seg_stats) and not isinstance(seg_stats, type):
+            rec.extra["segmenter"] = dataclasses.asdict(seg_stats)
     return rec
 
 
