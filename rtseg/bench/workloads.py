@@ -126,8 +126,9 @@ def live_run(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
 
     def run(rep: int) -> RunRecord:
         full, _ = build_pipeline(blur_config(clip, opts, output))
-        source = RealtimeSource(clip.path, loop=True, duration_s=opts.live_seconds,
-                                speed=opts.live_fps / clip.fps)
+        speed = opts.live_fps / clip.fps
+        # duration_s is media time; at ``speed`` it lasts live_seconds of wall time.
+        source = RealtimeSource(clip.path, loop=True, duration_s=opts.live_seconds * speed, speed=speed)
         pipeline = Pipeline(source, full.stages, NullSink(), queue_size=2)
         rec = _run_pipeline(pipeline, "rtseg", rep)
         rec.extra["late_dropped"] = source.late_dropped
