@@ -222,10 +222,11 @@ def sam2_run(clip: ClipInfo, opts: BenchOptions) -> dict[str, Any]:
                 tracker.track(frame.image, i)
                 secs.append(time.perf_counter() - t0)
         timings = dict(tracker.timings)
-        provider = getattr(tracker.provider_choice, "provider", None)
+        choice = tracker.provider_choice
+        provider = choice.primary if choice is not None else "-"
     n = max(1, len(secs))
     pct = percentiles_ms(secs[1:] or secs)  # frame 0 is the prompted (conditioning) frame
-    return {"frames": len(secs), "model_dir": opts.sam2_model_dir, "provider": str(provider),
+    return {"frames": len(secs), "model_dir": opts.sam2_model_dir, "provider": provider,
             "frame_ms": pct, "fps": round(len(secs) / sum(secs), 2) if secs else 0.0,
             "graphs_ms_per_frame": {k: round(1000 * v / n, 3) for k, v in timings.items()},
             "cpu_percent": round(meter.cpu_percent, 1), "peak_rss_mb": round(meter.peak_rss_mb, 1)}
