@@ -126,14 +126,22 @@ class ProviderChoice:
         return f"{head} ({reasons})"
 
 
-def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
-    """ORT options rtseg uses: all graph optimisations, intra-op threads = usable cores by default."""
+def session_options(intra_op_threads: int | None = None, *, spinning: bool = True) -> ort.SessionOptions:
+    """ORT options rtseg uses: all graph optimisations, intra-op threads = usable cores by default.
+
+    ``spinning=False`` makes idle intra-op threads sleep at once instead of busy-waiting for the
+    next op. Spinning helps a lone session with many small ops, but when several sessions run one
+    after another (SAM 2 has four, each with its own pool) or other work shares the cores, the
+    spinning threads of the session that just finished take CPU from whatever runs next.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = int(intra_op_threads) if intra_op_threads else _usable_cores()
     opts.log_severity_level = 3  # shape-merge warnings from exported graphs are noise
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
@@ -180,8 +188,12 @@ def create_session(
     path: str | Path,
     device: str | Device = Device.AUTO,
     intra_op_threads: int | None = None,
+    *,
+    spinning: bool = True,
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """Open ``path`` on the fastest usable provider for ``device`` and explain any fallback.
+
+    ``spinning`` is passed to :func:`session_options`.
 
     >>> session, choice = create_session("image_encoder.onnx", "cuda")  # doctest: +SKIP
     >>> choice.explain()  # doctest: +SKIP
@@ -189,7 +201,7 @@ def create_session(
     """
     dev = Device.parse(device)
     planned, skipped = plan_providers(dev, available_providers())
-    return open_session(path, planned, session_options(intra_op_threads), skipped, dev)
+    return open_session(path, planned, session_options(intra_op_threads, spinning=spinning), skipped, dev)
 
 
 def describe_providers() -> str:

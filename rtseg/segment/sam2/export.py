@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     import torch
 
 OPSET = 17
+MS_DOMAIN = "com.microsoft"
+"""ONNX Runtime's contrib-op domain (fused attention, see :mod:`rtseg.segment.sam2.fused`)."""
+MS_OPSET = 1
 
 
 def sha256_file(path: Path) -> str:
@@ -385,6 +388,7 @@ def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int,
             dynamic_axes=dynamic_axes,
             opset_version=OPSET,
             do_constant_folding=True,
+            custom_opsets={MS_DOMAIN: MS_OPSET},
         )
 
 
@@ -422,6 +426,8 @@ def export_sam2(
     image_size: int = 1024,
     checkpoint: str | Path | None = None,
     random_seed: int | None = None,
+    *,
+    fused: bool = True,
 ) -> Path:
     """Export a SAM 2 model to ``out_dir`` and return that directory.
 
@@ -446,9 +452,10 @@ def export_sam2(
     graphs: dict[str, Any] = {}
     wrappers = _wrappers(model)
     examples = _example_inputs(model)
+    from rtseg.segment.sam2.fused import fused_attention
     from rtseg.segment.sam2.rope import real_rope
 
-    with torch.no_grad(), real_rope():
+    with torch.no_grad(), (fused_attention() if fused else real_rope()):
         for name, module in wrappers.items():
             path = out / GRAPH_FILES[name]
             _export_graph(module, name, examples[name], path)
@@ -480,6 +487,7 @@ def export_sam2(
         "sam2_package_version": getattr(sam2, "__version__", None) or _dist_version("sam2"),
         "torch_version": torch.__version__,
         "onnx_opset": OPSET,
+        "fused_attention": fused,
         "checkpoint": checkpoint_info,
         "settings": _model_settings(model),
         "graphs": graphs,

@@ -212,6 +212,11 @@ class Sam2Tracker:
     before that frame is tracked, in video pixel coordinates. ``num_frames`` is the video's length
     when known: SAM 2 normalises pointer distances by ``min(num_frames, 16) - 1``, so it changes
     results on videos shorter than 16 frames; ``None`` means "long video".
+
+    ``spinning`` (off by default) lets ONNX Runtime's idle threads busy-wait between ops. The four
+    graphs run one after another, each session with its own thread pool, so spinning threads of
+    the graph that just finished would compete with the next one for the cores (see
+    :func:`rtseg.segment.providers.session_options`).
     """
 
     def __init__(
@@ -222,8 +227,10 @@ class Sam2Tracker:
         intra_op_threads: int | None = None,
         num_frames: int | None = None,
         verify_checksums: bool = True,
+        spinning: bool = False,
     ) -> None:
         self.model_dir = Path(model_dir)
+        self.spinning = spinning
         self.device = Device.parse(device)
         self.intra_op_threads = intra_op_threads
         self.num_frames = num_frames
@@ -247,7 +254,9 @@ class Sam2Tracker:
         model = Sam2Model.from_dir(self.model_dir, verify=self.verify_checksums)
         try:
             for name in GRAPH_FILES:
-                session, choice = create_session(model.graph_path(name), self.device, self.intra_op_threads)
+                session, choice = create_session(
+                    model.graph_path(name), self.device, self.intra_op_threads, spinning=self.spinning
+                )
                 self._sessions[name] = session
                 if self.provider_choice is None:
                     self.provider_choice = choice

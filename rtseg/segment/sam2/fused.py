@@ -1,0 +1,155 @@
+"""Export-time attention rewrites that let ONNX Runtime run SAM 2's attention as one fused kernel.
+
+The TorchScript exporter spells ``F.scaled_dot_product_attention`` out as transposes, two scaled
+matmuls and a softmax, and SAM 2 wraps every attention in head-splitting reshapes/transposes. ONNX
+Runtime has a fused ``com.microsoft.MultiHeadAttention`` kernel that takes ``(batch, tokens,
+heads * head_dim)`` tensors directly. Inside :func:`fused_attention` (export only):
+
+* Hiera's global-attention blocks split the packed qkv projection into three ``(B, HW, C)`` tensors
+  (no head transposes) and call the fused kernel;
+* the memory attention's ``RoPEAttention`` rotates queries/keys with real cos/sin tables
+  (:mod:`rtseg.segment.sam2.rope`) in the same layout and calls the fused kernel;
+* in the cross-attention (one head, 64-dim memory projected to 256), the value projection is
+  applied *after* attending: ``softmax(QK^T) (M W^T + b) = (softmax(QK^T) M) W^T + b`` because
+  every softmax row sums to 1. Attention then reads 64-dim values instead of 256-dim ones, a quarter
+  of the second matmul over the ~7000 memory tokens (the largest single cost of a tracked frame).
+
+All three are the same arithmetic up to float32 summation order (checked against SAM 2's own
+modules in ``tests/test_sam2_export.py``). In eager mode the fused op runs as
+``scaled_dot_product_attention``, so a traced model and SAM 2 agree before export too.
+
+Only :mod:`rtseg.segment.sam2.export` imports this module; it needs torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rtseg.segment.sam2.export import MS_DOMAIN
+from rtseg.segment.sam2.rope import axial_rope_tables, real_rope
+
+
+class _FusedMHA(torch.autograd.Function):
+    """``(B, Lq, N*Dk), (B, Lk, N*Dk), (B, Lk, N*Dv) -> (B, Lq, N*Dv)``; scale ``1/sqrt(Dk)``."""
+
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int) -> torch.Tensor:
+        b, lq, _ = q.shape
+        lk = k.shape[1]
+        qh = q.reshape(b, lq, num_heads, -1).transpose(1, 2)
+        kh = k.reshape(b, lk, num_heads, -1).transpose(1, 2)
+        vh = v.reshape(b, lk, num_heads, -1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(qh, kh, vh)
+        return out.transpose(1, 2).reshape(b, lq, -1)
+
+    @staticmethod
+    def symbolic(g: Any, q: Any, k: Any, v: Any, num_heads: int) -> Any:
+        out = g.op(f"{MS_DOMAIN}::MultiHeadAttention", q, k, v, num_heads_i=int(num_heads))
+        # the exporter cannot infer a contrib op's output; it is query-shaped with the value width
+        q_sizes, v_sizes = q.type().varyingSizes(), v.type().varyingSizes()
+        out.setType(q.type().with_sizes([q_sizes[0], q_sizes[1], v_sizes[2]]))
+        return out
+
+
+def fused_mha(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Multi-head attention on ``(batch, tokens, channels)`` tensors, exported as one ORT op."""
+    return _FusedMHA.apply(q, k, v, num_heads)  # type: ignore[no-any-return]
+
+
+def _rotate_bld(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on ``(B, L, N*D)``: rotate consecutive pairs of each head by per-token ``cos``/``sin`` (L, D/2)."""
+    b, n_tok, c = x.shape
+    pairs = x.reshape(b, n_tok, num_heads, c // num_heads // 2, 2)
+    a, bb = pairs[..., 0], pairs[..., 1]
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(b, n_tok, c)
+
+
+def fused_rope_forward(
+    self: Any,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int | torch.Tensor = 0,
+) -> torch.Tensor:
+    """``RoPEAttention.forward`` with real RoPE, the fused attention op and, for a one-head
+    cross-attention whose values are narrower than the attention, the value projection moved
+    after the attention (see the module docstring)."""
+    heads = self.num_heads
+    q = self.q_proj(q)
+    k = self.k_proj(k)
+    late_v = heads == 1 and v.shape[-1] < self.v_proj.out_features
+    if not late_v:
+        v = self.v_proj(v)
+
+    n_q = q.shape[-2]
+    side = math.isqrt(int(n_q))
+    cos, sin = axial_rope_tables(self, side)
+    q = _rotate_bld(q, heads, cos, sin)
+
+    n_k = k.shape[-2]
+    num_rope = n_k - num_k_exclude_rope
+    k_rope = k[:, :num_rope]
+    k_rest = k[:, num_rope:]
+    if self.rope_k_repeat:
+        idx = torch.arange(k_rope.shape[-2]) % n_q
+        cos_k, sin_k = cos.index_select(0, idx), sin.index_select(0, idx)
+    else:
+        cos_k, sin_k = cos, sin
+    k = torch.cat([_rotate_bld(k_rope, heads, cos_k, sin_k), k_rest], dim=-2)
+
+    out = fused_mha(q, k, v, heads)
+    if late_v:
+        out = self.v_proj(out)
+    return self.out_proj(out)
+
+
+def fused_hiera_attention_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """Hiera ``MultiScaleAttention.forward``, with the fused attention op for global attention.
+
+    Windowed blocks (one batch entry per window, 16-196 tokens each) keep SAM 2's decomposed
+    form: measured here, the fused kernel was slower on those many small batches (image encoder
+    0.82x), while on the global blocks (1024 tokens at 512) it is faster.
+    """
+    from sam2.modeling.backbones.hieradet import do_pool
+
+    b, h, w, _ = x.shape
+    if b != 1:
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)
+        qh, kh, vh = torch.unbind(qkv, 2)
+        if self.q_pool:
+            qh = do_pool(qh.reshape(b, h, w, -1), self.q_pool)
+            h, w = qh.shape[1:3]
+            qh = qh.reshape(b, h * w, self.num_heads, -1)
+        out = F.scaled_dot_product_attention(qh.transpose(1, 2), kh.transpose(1, 2), vh.transpose(1, 2))
+        return self.proj(out.transpose(1, 2).reshape(b, h, w, -1))
+    q, k, v = torch.unbind(self.qkv(x).reshape(b, h * w, 3, -1), 2)
+    if self.q_pool:
+        q = do_pool(q.reshape(b, h, w, -1), self.q_pool)
+        h, w = q.shape[1:3]
+        q = q.reshape(b, h * w, -1)
+    out = fused_mha(q, k, v, self.num_heads)
+    return self.proj(out.reshape(b, h, w, -1))
+
+
+@contextmanager
+def fused_attention() -> Iterator[None]:
+    """Patch SAM 2's attention modules to the fused forms above for the duration of an export."""
+    from sam2.modeling.backbones.hieradet import MultiScaleAttention
+    from sam2.modeling.sam.transformer import RoPEAttention
+
+    with ExitStack() as stack:
+        stack.enter_context(real_rope())  # restores RoPEAttention.forward on exit
+        original_hiera = MultiScaleAttention.forward
+        RoPEAttention.forward = fused_rope_forward  # type: ignore[method-assign]
+        MultiScaleAttention.forward = fused_hiera_attention_forward  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            MultiScaleAttention.forward = original_hiera  # type: ignore[method-assign]

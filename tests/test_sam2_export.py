@@ -1,0 +1,70 @@
+"""The export-time attention rewrites (:mod:`rtseg.segment.sam2.fused`) against SAM 2's own modules.
+
+Each rewrite must be the same arithmetic as the module it replaces (only float32 summation order may
+differ), checked in eager PyTorch on the model's real submodules with random inputs, and the
+exported graphs must really contain the fused op (else the speed-up silently disappears).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sam2")
+onnx = pytest.importorskip("onnx")
+
+from rtseg.segment.sam2.export import build_model  # noqa: E402
+from rtseg.segment.sam2.fused import fused_hiera_attention_forward, fused_rope_forward  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _, _ = build_model("tiny", 512, None, random_seed=1)
+    return model
+
+
+def test_fused_memory_attention_matches_rope_attention(tiny_model: torch.nn.Module) -> None:
+    gen = torch.Generator().manual_seed(0)
+    layer = tiny_model.memory_attention.layers[0]
+    n_q, n_ptr = 32 * 32, 16
+    q = torch.randn(1, n_q, 256, generator=gen)
+    mem = torch.randn(1, 2 * n_q + n_ptr, 64, generator=gen)
+    with torch.no_grad():
+        for attn, k, v, kwargs in (
+            (layer.self_attn, q, q, {}),
+            (layer.cross_attn_image, mem, mem, {"num_k_exclude_rope": n_ptr}),
+        ):
+            ref = attn(q, k.clone(), v, **kwargs)
+            ours = fused_rope_forward(attn, q, k.clone(), v, **kwargs)
+            assert ours.shape == ref.shape
+            assert float(ref.abs().max()) > 0.1
+            assert float((ours - ref).abs().max()) <= 1e-5
+
+
+def test_fused_hiera_attention_matches(tiny_model: torch.nn.Module) -> None:
+    gen = torch.Generator().manual_seed(0)
+    blocks = tiny_model.image_encoder.trunk.blocks
+    global_blocks = [b for b in blocks if b.window_size == 0]
+    assert global_blocks, "tiny has global-attention blocks"
+    with torch.no_grad():
+        # a global block; a q-pooling block on one and on four windows (fused and decomposed paths)
+        for block, batch in ((global_blocks[0], 1), (blocks[1], 1), (blocks[1], 4)):
+            x = torch.randn(batch, 16, 16, block.attn.dim, generator=gen)
+            ref = block.attn(x)
+            ours = fused_hiera_attention_forward(block.attn, x)
+            assert ours.shape == ref.shape
+            assert float((ours - ref).abs().max()) <= 1e-5
+
+
+def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
+    counts = {}
+    for name in ("image_encoder", "memory_attention"):
+        model = onnx.load(str(sam2_model_dir / f"{name}.onnx"), load_external_data=False)
+        counts[name] = sum(n.op_type == "MultiHeadAttention" and n.domain == "com.microsoft" for n in model.graph.node)
+    # tiny: 3 global-attention blocks in Hiera; 4 memory-attention layers x (self + cross)
+    assert counts == {"image_encoder": 3, "memory_attention": 8}
