@@ -89,7 +89,7 @@ class TutorialLoop:
         writer = None
         if self.mode is BaselineMode.BLUR:
             assert self.output is not None
-            writer = cv2.VideoWriter(str(self.output), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            writer = cv2.VideoWriter(str(self.output), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
             if not writer.isOpened():
                 cap.release()
                 raise SinkError(f"OpenCV cannot write {self.output}")

@@ -152,11 +152,10 @@ def _frames_and_alphas(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> lis
             opened.append(stage)
         while len(out) < opts.effects_frames:
             frame = full.source.read()
-            if frame is None:
-                break
             for stage in stages:
-                frame = stage.process(frame)
-            assert frame is not None and frame.alpha is not None
+                frame = stage.process(frame) if frame is not None else None
+            if frame is None or frame.alpha is None:
+                break
             out.append((frame.image, frame.alpha))
     finally:
         for stage in reversed(opened):

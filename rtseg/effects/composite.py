@@ -20,7 +20,7 @@ def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     [200, 100]
     """
     a = alpha.astype(np.float32, copy=False)
-    x, y, w, h = cv2.boundingRect(cv2.compare(a, 0.0, cv2.CMP_GT))
+    x, y, w, h = cv2.boundingRect(cv2.compare(a, 0.0, cv2.CMP_GT))  # type: ignore[call-overload]
     if w * h >= ROI_MAX_FRACTION * a.size:
         return cv2.blendLinear(fg, bg, a, 1.0 - a)
     out = bg.copy()

@@ -111,6 +111,8 @@ class VideoFileSink(SinkStage):
             stream = self._out.add_stream(s.codec, rate=self.fps, options=dict(s.options))
         except (av.error.FFmpegError, ValueError) as exc:
             raise SinkError(f"encoder {s.codec!r} is not available: {exc}") from exc
+        if not isinstance(stream, av.VideoStream):
+            raise SinkError(f"{s.codec!r} is not a video encoder")
         stream.width, stream.height, stream.pix_fmt = width, height, s.pix_fmt
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
@@ -154,7 +156,9 @@ class VideoFileSink(SinkStage):
                     return
                 if pkt.dts is None:
                     continue
-            if seconds is not None and pkt.time_base is not None and float(pkt.dts * pkt.time_base) > seconds:
+            dts = pkt.dts
+            if seconds is not None and dts is not None and pkt.time_base is not None \
+                    and float(dts * pkt.time_base) > seconds:
                 self._pending_audio = pkt
                 return
             self._pending_audio = None
@@ -198,7 +202,8 @@ class VideoFileSink(SinkStage):
         h, w = image.shape[:2]
         if (self.settings.pix_fmt == "yuv420p" and image.ndim == 3 and image.shape[2] == 3
                 and image.dtype == np.uint8 and w % 2 == 0 and h % 2 == 0):
-            return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            i420: np.ndarray = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
+            return av.VideoFrame.from_ndarray(i420, format="yuv420p")
         return av.VideoFrame.from_ndarray(image, format="rgba" if image.shape[2] == 4 else "rgb24")
 
     def finish(self) -> None:
