@@ -52,6 +52,7 @@ OPSET = 17
 MS_DOMAIN = "com.microsoft"
 """ONNX Runtime's contrib-op domain (fused attention, see :mod:`rtseg.segment.sam2.fused`)."""
 MS_OPSET = 1
+FUSED_GRAPHS = ("image_encoder", "memory_attention")
 
 
 def sha256_file(path: Path) -> str:
@@ -388,7 +389,7 @@ def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int,
             dynamic_axes=dynamic_axes,
             opset_version=OPSET,
             do_constant_folding=True,
-            custom_opsets={MS_DOMAIN: MS_OPSET},
+            custom_opsets={MS_DOMAIN: MS_OPSET} if name in FUSED_GRAPHS else None,
         )
 
 
