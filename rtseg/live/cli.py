@@ -75,7 +75,6 @@ def _setup_logging() -> None:
         handler.setFormatter(logging.Formatter("rtseg: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def cli_data(
