@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sam2-bedroom"
 
@@ -46,6 +47,8 @@ def bench_lockstep(model_dir: Path, video_dir: Path, frames: list, image_size: i
     onnx_s: list[float] = []
     torch_s: list[float] = []
     graphs: list[dict[str, float]] = []
+    torch_graphs: list[dict[str, float]] = []
+    torch_parts = _time_torch_parts(pred)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         state = pred.init_state(str(video_dir))  # decodes every frame and encodes frame 0 (not timed)
@@ -59,9 +62,11 @@ def bench_lockstep(model_dir: Path, video_dir: Path, frames: list, image_size: i
             providers = tracker.provider_choice.used if tracker.provider_choice else []
 
             def step_torch() -> None:
+                torch_parts.clear()
                 t = time.perf_counter()
                 next(gen)
                 torch_s.append(time.perf_counter() - t)
+                torch_graphs.append(dict(torch_parts))
 
             def step_onnx(i: int) -> None:
                 tracker.timings.clear()
@@ -78,7 +83,41 @@ def bench_lockstep(model_dir: Path, video_dir: Path, frames: list, image_size: i
                     step_torch()
                     step_onnx(i)
             del t0
-    return {"onnx_s": onnx_s, "torch_s": torch_s, "graph_s": graphs, "providers": providers}
+    return {"onnx_s": onnx_s, "torch_s": torch_s, "graph_s": graphs, "torch_graph_s": torch_graphs,
+            "providers": providers}
+
+
+def _time_torch_parts(pred: Any) -> dict[str, float]:
+    """Accumulate the PyTorch predictor's time in the same four parts as rtseg's graphs.
+
+    ``forward_image`` is the image encoder (backbone + FPN neck, as in the ONNX graph); module hooks
+    time the memory attention, the SAM heads (prompt encoder + mask decoder) and the memory encoder.
+    """
+    parts: dict[str, float] = {}
+    starts: dict[str, float] = {}
+    forward_image = pred.forward_image
+
+    def timed_forward_image(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = forward_image(*args, **kwargs)
+        parts["image_encoder"] = parts.get("image_encoder", 0.0) + time.perf_counter() - t
+        return out
+
+    pred.forward_image = timed_forward_image
+    for name, module in (
+        ("memory_attention", pred.memory_attention),
+        ("mask_decoder", pred.sam_mask_decoder),
+        ("memory_encoder", pred.memory_encoder),
+    ):
+        def pre(_m: Any, _a: Any, name: str = name) -> None:
+            starts[name] = time.perf_counter()
+
+        def post(_m: Any, _a: Any, _o: Any, name: str = name) -> None:
+            parts[name] = parts.get(name, 0.0) + time.perf_counter() - starts[name]
+
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+    return parts
 
 
 def summary(times: list[float], steady_from: int) -> dict:
@@ -126,6 +165,10 @@ def main() -> None:
         name: statistics.median(g.get(name, 0.0) for g in run["graph_s"][steady])
         for name in ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder")
     }
+    torch_graphs = {
+        name: statistics.median(g.get(name, 0.0) for g in run["torch_graph_s"][steady])
+        for name in ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder")
+    }
     result = {
         "workload": "sam2 tiny, one object, CPU, frames 1..N-1 after a click on frame 0",
         "image_size": args.image_size,
@@ -143,6 +186,7 @@ def main() -> None:
         "speedup_median_of_paired_ratios": statistics.median(ratios),
         "speedup_steady_median": statistics.median(ratios[steady]),
         "rtseg_onnx_graph_steady_median_s": graphs,
+        "pytorch_part_steady_median_s": torch_graphs,
         "rtseg_providers": run["providers"],
         "runs": {"onnx_s": run["onnx_s"], "torch_s": run["torch_s"]},
     }

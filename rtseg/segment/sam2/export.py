@@ -52,7 +52,7 @@ OPSET = 17
 MS_DOMAIN = "com.microsoft"
 """ONNX Runtime's contrib-op domain (fused attention, see :mod:`rtseg.segment.sam2.fused`)."""
 MS_OPSET = 1
-FUSED_GRAPHS = ("image_encoder", "memory_attention")
+FUSED_GRAPHS = ("image_encoder",)
 
 
 def sha256_file(path: Path) -> str:

@@ -1,21 +1,22 @@
-"""Export-time attention rewrites that let ONNX Runtime run SAM 2's attention as one fused kernel.
+"""Export-time rewrites of SAM 2's attention that make the ONNX graphs cheaper to run.
 
-The TorchScript exporter spells ``F.scaled_dot_product_attention`` out as transposes, two scaled
-matmuls and a softmax, and SAM 2 wraps every attention in head-splitting reshapes/transposes. ONNX
-Runtime has a fused ``com.microsoft.MultiHeadAttention`` kernel that takes ``(batch, tokens,
-heads * head_dim)`` tensors directly. Inside :func:`fused_attention` (export only):
+Inside :func:`fused_attention` (export only; measured effects are per graph, tiny at 512, 2 CPU
+threads, in ``benchmarks/sam2_speed.py``'s notes):
 
-* Hiera's global-attention blocks split the packed qkv projection into three ``(B, HW, C)`` tensors
-  (no head transposes) and call the fused kernel;
-* the memory attention's ``RoPEAttention`` rotates queries/keys with real cos/sin tables
-  (:mod:`rtseg.segment.sam2.rope`) in the same layout and calls the fused kernel;
-* in the cross-attention (one head, 64-dim memory projected to 256), the value projection is
-  applied *after* attending: ``softmax(QK^T) (M W^T + b) = (softmax(QK^T) M) W^T + b`` because
-  every softmax row sums to 1. Attention then reads 64-dim values instead of 256-dim ones, a quarter
-  of the second matmul over the ~7000 memory tokens (the largest single cost of a tracked frame).
+* memory attention, cross-attention (one head, 64-dim memory projected to 256): the value
+  projection is applied *after* attending, ``softmax(QK^T) (M W^T + b) = (softmax(QK^T) M) W^T + b``
+  because every softmax row sums to 1. The second matmul over the ~7000 memory tokens then reads
+  64-dim values instead of 256-dim ones (memory attention ~1.3x faster);
+* memory attention, all layers: RoPE with real cos/sin tables (:mod:`rtseg.segment.sam2.rope`) on
+  ``(batch, tokens, channels)`` tensors, and one-head attention as matmul/softmax/matmul without
+  the head-splitting transposes;
+* Hiera: three q/k/v projections instead of one packed projection and a split (bit-identical
+  output), and in the global-attention blocks ONNX Runtime's fused
+  ``com.microsoft.MultiHeadAttention`` kernel, which takes ``(batch, tokens, heads * head_dim)``
+  directly (image encoder ~1.05x faster).
 
-All three are the same arithmetic up to float32 summation order (checked against SAM 2's own
-modules in ``tests/test_sam2_export.py``). In eager mode the fused op runs as
+All are the same arithmetic up to float32 summation order (checked against SAM 2's own modules in
+``tests/test_sam2_export.py``). In eager mode the fused op runs as
 ``scaled_dot_product_attention``, so a traced model and SAM 2 agree before export too.
 
 Only :mod:`rtseg.segment.sam2.export` imports this module; it needs torch.
@@ -62,6 +63,17 @@ def fused_mha(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int)
     return _FusedMHA.apply(q, k, v, num_heads)  # type: ignore[no-any-return]
 
 
+def single_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """One-head attention on ``(batch, tokens, channels)`` as plain matmul/softmax/matmul.
+
+    With one head there are no head transposes to save, and ONNX Runtime's ``MatMul`` + ``Softmax``
+    ran the memory attention ~7 % faster here than its fused kernel; the scale goes on the
+    (smaller) query rather than on the keys or the score matrix.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    return torch.softmax(torch.matmul(q * scale, k.transpose(1, 2)), dim=-1) @ v
+
+
 def _rotate_bld(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """RoPE on ``(B, L, N*D)``: rotate consecutive pairs of each head by per-token ``cos``/``sin`` (L, D/2)."""
     b, n_tok, c = x.shape
@@ -104,7 +116,7 @@ def fused_rope_forward(
         cos_k, sin_k = cos, sin
     k = torch.cat([_rotate_bld(k_rope, heads, cos_k, sin_k), k_rest], dim=-2)
 
-    out = fused_mha(q, k, v, heads)
+    out = single_head_attention(q, k, v) if heads == 1 else fused_mha(q, k, v, heads)
     if late_v:
         out = self.v_proj(out)
     return self.out_proj(out)
@@ -120,22 +132,21 @@ def fused_hiera_attention_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
     from sam2.modeling.backbones.hieradet import do_pool
 
     b, h, w, _ = x.shape
-    if b != 1:
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)
-        qh, kh, vh = torch.unbind(qkv, 2)
-        if self.q_pool:
-            qh = do_pool(qh.reshape(b, h, w, -1), self.q_pool)
-            h, w = qh.shape[1:3]
-            qh = qh.reshape(b, h * w, self.num_heads, -1)
-        out = F.scaled_dot_product_attention(qh.transpose(1, 2), kh.transpose(1, 2), vh.transpose(1, 2))
-        return self.proj(out.transpose(1, 2).reshape(b, h, w, -1))
-    q, k, v = torch.unbind(self.qkv(x).reshape(b, h * w, 3, -1), 2)
+    c = self.dim_out
+    weight, bias = self.qkv.weight, self.qkv.bias
+    # three projections instead of one packed qkv projection and a split: the same dot products
+    # without copying the packed result apart
+    q, k, v = (F.linear(x, weight[i * c : (i + 1) * c], bias[i * c : (i + 1) * c]) for i in range(3))
     if self.q_pool:
-        q = do_pool(q.reshape(b, h, w, -1), self.q_pool)
+        q = do_pool(q, self.q_pool)
         h, w = q.shape[1:3]
-        q = q.reshape(b, h * w, -1)
-    out = fused_mha(q, k, v, self.num_heads)
-    return self.proj(out.reshape(b, h, w, -1))
+    if b != 1:
+        heads = self.num_heads
+        qh, kh, vh = (t.reshape(b, -1, heads, c // heads).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(qh, kh, vh).transpose(1, 2)
+    else:
+        out = fused_mha(q.reshape(b, h * w, c), k.reshape(b, -1, c), v.reshape(b, -1, c), self.num_heads)
+    return self.proj(out.reshape(b, h, w, c))
 
 
 @contextmanager
