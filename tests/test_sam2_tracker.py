@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from rtseg.errors import ChecksumError, ConfigError, ModelError
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model
@@ -160,3 +161,39 @@ def test_resampling_matches_torch() -> None:
         assert np.abs(got - want[0, 0]).max() < 1e-5, (size, aa)
     v = torch.randn(1000)
     assert np.array_equal(round_bf16(v.numpy()), v.to(torch.bfloat16).float().numpy())
+
+
+def test_preprocessing_is_bit_identical_to_sam2s_loader(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sam2")
+    from sam2.utils.misc import _load_img_as_tensor
+
+    from rtseg.segment.sam2.tracker import preprocess_image
+
+    mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float32)[:, None, None]
+    std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float32)[:, None, None]
+    noise = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")  # every byte value in every channel, lossless
+    for path, size in ((SAM2_DATA / "00000.jpg", 512), (tmp_path / "noise.png", 1024)):
+        img, _, _ = _load_img_as_tensor(str(path), size)
+        ref = torch.zeros(3, size, size, dtype=torch.float32)
+        ref[:] = img  # float64 -> float32 as load_video_frames_from_jpg_images stores it
+        ref -= mean
+        ref /= std
+        got = preprocess_image(load_frame(path), size)[0]
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), ref.numpy().view(np.uint32)), path
+
+
+def test_profile_tracker_times_every_graph(sam2_model_dir: Path, bedroom_dir: Path) -> None:
+    from rtseg.segment.sam2.profile import profile_tracker
+
+    p = profile_tracker(sam2_model_dir, bedroom_dir, n_frames=3, threads=2)
+    assert p.frames == 3 and len(p.per_frame_ms) == 3
+    assert p.provider == "CPUExecutionProvider" and p.image_size == 512
+    assert set(p.graphs_ms) == set(GRAPH_FILES)
+    # frames 1-2 are tracked from memory: every graph ran, and they account for most of the frame
+    assert all(ms > 0 for ms in p.graphs_ms.values())
+    assert 0.5 * p.steady_frame_ms < sum(p.graphs_ms.values()) <= p.steady_frame_ms
+    with pytest.raises(ConfigError):
+        profile_tracker(sam2_model_dir, bedroom_dir, n_frames=1)
