@@ -14,7 +14,7 @@ from rtseg.graph.pipeline import OutputCallback
 from rtseg.segment import SegmentStage
 from rtseg.sinks import EncoderSettings, MaskSink, PngFolderSink, VideoFileSink
 from rtseg.sources import ImageFolderSource, VideoFileSource, open_source
-from rtseg.temporal import MaskStage
+from rtseg.temporal import CarryStage, MaskStage
 
 ALPHA_VIDEO_SUFFIXES = {".webm", ".mov"}
 
@@ -102,8 +102,14 @@ def build_sinks(cfg: JobConfig, info: SourceInfo) -> list[SinkStage]:
 def mask_stages(cfg: JobConfig) -> list[ProcessStage]:
     """Segment (raw model, or with ROI refinement) then the mask stage (smoothing + edge refinement)."""
     make = cfg.mask.segmenter_factory(cfg.model.name, cfg.model.file, cfg.model.sha256)
-    return [SegmentStage(make(), upsample=False),
-            MaskStage(cfg.mask.smoothing_options(), cfg.mask.refine_options())]
+    k = cfg.mask.infer_every
+    stages: list[ProcessStage] = [
+        SegmentStage(make(), upsample=False, infer_every=k),
+        MaskStage(cfg.mask.smoothing_options(), cfg.mask.refine_options(), pass_through_missing=k > 1),
+    ]
+    if k > 1:
+        stages.append(CarryStage())
+    return stages
 
 
 def build_pipeline(cfg: JobConfig, on_output: OutputCallback | None = None) -> tuple[Pipeline, SourceInfo]:

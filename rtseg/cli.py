@@ -38,6 +38,8 @@ SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | em
 RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
 RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi",
                                              help="Second model pass on a crop around the person (default on).")]
+InferEveryOpt = Annotated[int | None, typer.Option(
+    "--infer-every", help="Run the model on every K-th frame; optical flow moves the mask in between.")]
 CrfOpt = Annotated[int | None, typer.Option("--crf", help="Encoder quality (lower is better).")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder speed preset (x264: ultrafast…veryslow).")]
 
@@ -107,10 +109,10 @@ def execute(data: dict[str, Any], config: Path | None, source: str = "command li
 
 def _common(model: str | None, progress: bool | None, stats_json: Path | None, debug: bool,
             queue_size: int | None = None, smoothing: str | None = None, refine: str | None = None,
-            roi: bool | None = None) -> dict[str, Any]:
+            roi: bool | None = None, infer_every: int | None = None) -> dict[str, Any]:
     return {
         "model": {"name": model},
-        "mask": {"smoothing": smoothing, "refine": refine, "roi": roi},
+        "mask": {"smoothing": smoothing, "refine": refine, "roi": roi, "infer_every": infer_every},
         "run": {"progress": progress, "stats_json": str(stats_json) if stats_json else None,
                 "debug": debug or None, "queue_size": queue_size},
     }
@@ -130,12 +132,13 @@ def blur(
     strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (default 25).")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
-    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
+    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Blur the background, keep the person sharp."""
     data = {"command": "blur", "input": input, "output": _s(output), "masks": _s(masks),
             "effect": {"strength": strength}, "encoder": {"crf": crf, "preset": preset},
-            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi, infer_every)}
     execute(data, config)
 
 
@@ -148,12 +151,13 @@ def replace(
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
     light_wrap: Annotated[float | None, typer.Option("--light-wrap",
                                                      help="0..1: background light over the edge.")] = None,
-    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
+    smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Replace the background with an image, a looped video, or a colour."""
     data = {"command": "replace", "input": input, "output": _s(output), "masks": _s(masks),
             "effect": {"background": background, "light_wrap": light_wrap}, "encoder": {"crf": crf, "preset": preset},
-            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi, infer_every)}
     execute(data, config)
 
 
@@ -164,11 +168,11 @@ def cutout(
         "-o", "--output", help="OUTPUT.webm (VP9 alpha), OUTPUT.mov (ProRes 4444) or a folder of RGBA PNGs.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
-    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
+    refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Cut the person out: output with an alpha channel."""
     data = {"command": "cutout", "input": input, "output": _s(output), "masks": _s(masks),
-            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi, infer_every)}
     execute(data, config)
 
 
@@ -179,12 +183,12 @@ def overlay(
     colour: Annotated[str | None, typer.Option("--colour", help="Tint colour #RRGGBB.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
-    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
+    refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Tint the segmented person (a debug view of the mask)."""
     data = {"command": "overlay", "input": input, "output": _s(output), "masks": _s(masks),
             "effect": {"overlay_colour": colour},
-            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi, infer_every)}
     execute(data, config)
 
 
@@ -194,11 +198,11 @@ def segment(
     masks: Annotated[Path | None, typer.Option("--masks", help="Folder for one 8-bit alpha PNG per frame.")] = None,
     model: ModelOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None,
     stats_json: StatsOpt = None, queue_size: QueueOpt = None, smoothing: SmoothingOpt = None,
-    refine: RefineOpt = None, roi: RoiOpt = None, debug: DebugOpt = False,
+    refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Write the alpha the composite would use, one PNG per frame (00000.jpg → 00000.png)."""
     data = {"command": "segment", "input": input, "masks": _s(masks),
-            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi)}
+            **_common(model, progress, stats_json, debug, queue_size, smoothing, refine, roi, infer_every)}
     execute(data, config)
 
 
@@ -213,6 +217,11 @@ def run(
         base = load_toml(config)
     except RtsegError as exc:
         raise _fail(exc, debug) from None
+    if base.get("command") == "webcam":
+        from rtseg.live.cli import run_config_file
+
+        run_config_file(config, stats_json=stats_json, debug=debug)
+        return
     execute(merge(base, data), None, source=str(config))
 
 

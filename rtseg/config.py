@@ -66,6 +66,9 @@ class MaskConfig(_Strict):
     refine_radius: int = Field(4, ge=1, le=64)
     refine_eps: float = Field(1e-3, gt=0)
     refine_scale: int = Field(4, ge=1, le=16)
+    infer_every: int = Field(1, ge=1, le=1000)
+    """Run the model on every K-th frame only and move the newest mask onto the frames between with
+    optical flow (deterministic; ``--infer-every K``)."""
 
     @field_validator("smoothing")
     @classmethod

@@ -43,9 +43,14 @@ class SegmentStage(ProcessStage):
 
     name = "segment"
 
-    def __init__(self, segmenter: Segmenter, *, upsample: bool = True) -> None:
+    def __init__(self, segmenter: Segmenter, *, upsample: bool = True, infer_every: int = 1) -> None:
+        if infer_every < 1:
+            raise ValueError(f"infer_every must be >= 1, got {infer_every}")
         self.segmenter = segmenter
         self.upsample = upsample
+        self.infer_every = infer_every
+        """Run the model on every K-th frame only; the frames between leave ``alpha`` None for the
+        carry stage to fill (deterministic carry-forward on files)."""
         self._open = False
 
     def open(self) -> None:
@@ -53,6 +58,9 @@ class SegmentStage(ProcessStage):
         self._open = True
 
     def process(self, frame: Frame) -> Frame:
+        if frame.index % self.infer_every:
+            frame.alpha = None
+            return frame
         ts = frame.timestamp
         alpha = self.segmenter.segment(frame.image, None if ts is None else int(ts * 1000))
         if alpha.ndim == 3:

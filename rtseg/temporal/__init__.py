@@ -1,6 +1,8 @@
-"""Temporal processing of masks: smoothing against flicker, and the mask stage that applies it."""
+"""Temporal processing of masks: smoothing against flicker, optical-flow carry-forward, and their stages."""
 
+from rtseg.temporal.carry import CarryOptions, FlowCarrier
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions, TemporalSmoother, uncertainty
-from rtseg.temporal.stage import MaskStage
+from rtseg.temporal.stage import CarryStage, MaskStage
 
-__all__ = ["MaskStage", "SmoothingMode", "SmoothingOptions", "TemporalSmoother", "uncertainty"]
+__all__ = ["CarryOptions", "CarryStage", "FlowCarrier", "MaskStage", "SmoothingMode", "SmoothingOptions",
+           "TemporalSmoother", "uncertainty"]
