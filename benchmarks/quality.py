@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -113,29 +114,32 @@ def time_cost(video: Path, frames: int = 120) -> dict[str, float]:
             images.append(f)
     dv = default_variant()
 
-    def run(seg: Segmenter, stage: MaskStage) -> float:
+    def run(seg: Segmenter, stage: MaskStage) -> tuple[float, float]:
         seg.open()
         stage.open()
         try:
             for f in images[:10]:  # warm-up
                 f.alpha = seg.segment(f.image)
                 stage.process(f)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for f in images:
                 f.alpha = seg.segment(f.image)
                 stage.process(f)
-            return (time.perf_counter() - t0) / len(images) * 1000
+            n = len(images)
+            return (time.perf_counter() - t0) / n * 1000, (time.process_time() - c0) / n * 1000
         finally:
             seg.close()
 
-    raw_ms, default_ms = [], []
-    for _ in range(3):  # alternate so machine noise hits both
-        raw_ms.append(run(SelfieSegmenter("auto"), MaskStage(SmoothingOptions(SmoothingMode.NONE))))
-        default_ms.append(run(dv.segmenter(), MaskStage(dv.smoothing, dv.refine)))
-    r, d = float(np.median(raw_ms)), float(np.median(default_ms))
+    raw, default = [], []
+    for _ in range(5):  # alternate so machine noise hits both
+        raw.append(run(SelfieSegmenter("auto"), MaskStage(SmoothingOptions(SmoothingMode.NONE))))
+        default.append(run(dv.segmenter(), MaskStage(dv.smoothing, dv.refine)))
+    rw, rc = (float(np.median([x[i] for x in raw])) for i in (0, 1))
+    dw, dc = (float(np.median([x[i] for x in default])) for i in (0, 1))
     h, w = images[0].image.shape[:2]
-    return {"resolution": f"{w}x{h}", "raw_ms": round(r, 2), "default_ms": round(d, 2),
-            "added_ms": round(d - r, 2), "frames": len(images)}
+    return {"resolution": f"{w}x{h}", "frames": len(images), "load_1min": round(os.getloadavg()[0], 2),
+            "raw_ms": round(rw, 2), "default_ms": round(dw, 2), "added_ms": round(dw - rw, 2),
+            "raw_cpu_ms": round(rc, 2), "default_cpu_ms": round(dc, 2), "added_cpu_ms": round(dc - rc, 2)}
 
 
 def markdown(results: dict) -> str:

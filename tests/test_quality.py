@@ -70,7 +70,7 @@ def test_square_box_grows_and_refuses_boxes_that_do_not_fit() -> None:
     m[:, 100:540] = 1  # someone filling the frame: no crop
     assert square_box(m, 0.15) is None
     assert square_box(np.zeros((10, 10), np.float32), 0.1) is None
-    assert work_size(854, 480) == (640, 360)
+    assert work_size(854, 480) == (480, 270)
 
 
 def test_roi_tracking_runs_one_model_pass_on_most_frames(juggle: Path) -> None:
@@ -79,7 +79,7 @@ def test_roi_tracking_runs_one_model_pass_on_most_frames(juggle: Path) -> None:
             frame = src.read()
             assert frame is not None
             alpha = roi.segment(frame.image)
-        assert alpha.shape == (360, 640)
+        assert alpha.shape == (270, 480)
         assert roi.stats.crop_passes == 60
         assert roi.stats.full_passes <= 60 // 15 + 4
 

@@ -21,15 +21,16 @@ import numpy as np
 
 from rtseg.segment.selfie import SelfieSegmenter, SelfieVariant
 
-WORK_LONG_SIDE = 640
-"""Masks are assembled at most this wide/tall; the mask stage upsamples to the frame once."""
+WORK_LONG_SIDE = 480
+"""Masks are assembled at most this wide/tall; the mask stage upsamples to the frame once.
+DAVIS quality (benchmarks/quality.py) is the same at 400, 480 and 640; 480 costs half of 640."""
 
 
 def work_size(width: int, height: int, long_side: int = WORK_LONG_SIDE) -> tuple[int, int]:
     """(w, h) of the working mask resolution for a frame.
 
     >>> work_size(1280, 720), work_size(320, 240)
-    ((640, 360), (320, 240))
+    ((480, 270), (320, 240))
     """
     scale = min(1.0, long_side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
@@ -76,7 +77,7 @@ class RoiSegmenter:
     >>> import numpy as np
     >>> with RoiSegmenter() as seg:  # doctest: +SKIP
     ...     seg.segment(np.zeros((720, 1280, 3), np.uint8)).shape
-    (360, 640)
+    (270, 480)
     """
 
     def __init__(self, variant: SelfieVariant | str = SelfieVariant.AUTO, *, margin: float = 0.15,

@@ -117,5 +117,7 @@ class TemporalSmoother:
         self._prev = out
         self._prev_grey = grey
         if o.low > 0.0 or o.high < 1.0:
-            out = np.clip((out - o.low) * np.float32(1.0 / max(o.high - o.low, 1e-6)), 0.0, 1.0)
+            ramp = np.subtract(out, np.float32(o.low))
+            np.multiply(ramp, np.float32(1.0 / max(o.high - o.low, 1e-6)), out=ramp)
+            out = np.clip(ramp, 0.0, 1.0, out=ramp)
         return out
