@@ -85,6 +85,9 @@ def cli_data(
     duration: float | None = None, stats_json: Path | None = None, mirror: bool | None = None,
     width: int | None = None, height: int | None = None, fps: float | None = None, fourcc: str | None = None,
     fail_closed: float | None = None, model: str | None = None, status: bool | None = None, debug: bool = False,
+    model_dir: str | None = None, point: list[str] | None = None, box: str | None = None,
+    threads: int | None = None, carry: bool | None = None, target_fps: float | None = None,
+    cpu_budget: float | None = None,
 ) -> dict[str, Any]:
     """The options given on the command line as a (partial) :class:`LiveConfig` dict; None = not given."""
     sinks = set(sink or [])
@@ -100,15 +103,56 @@ def cli_data(
         out.update({"vcam": vcam or SinkName.VCAM in sinks, "preview": preview or SinkName.PREVIEW in sinks,
                     "null": SinkName.NULL in sinks, "record": str(record) if record is not None else None,
                     "_explicit": True})
+    prompt: dict[str, Any] = {}
+    if point:
+        parsed = [parse_point(p) for p in point]
+        prompt.update(points=[(x, y) for x, y, _ in parsed], labels=[lab for _, _, lab in parsed])
+    if box is not None:
+        prompt["box"] = parse_numbers(box, 4, "--box", "X0,Y0,X1,Y1")
     return {
         "source": {"device": device, "file": source, "realtime": realtime or None, "loop": loop, "mirror": mirror,
                    "width": width, "height": height, "fps": fps, "fourcc": fourcc},
-        "model": {"name": model},
+        "model": {"name": model, "dir": model_dir, "threads": threads},
+        "prompt": prompt,
+        "carry": {"enabled": carry},
+        "adaptive": {"target_fps": target_fps, "cpu_budget": cpu_budget},
         "effect": effect,
         "output": out,
         "run": {"duration": duration, "stats_json": str(stats_json) if stats_json else None, "status": status,
                 "debug": debug or None},
     }
+
+
+def parse_numbers(text: str, count: int, option: str, form: str) -> tuple[float, ...]:
+    """``"10,20"`` → ``(10.0, 20.0)``; a :class:`ConfigError` naming ``option`` otherwise.
+
+    >>> parse_numbers("1,2.5", 2, "--point", "X,Y")
+    (1.0, 2.5)
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise ConfigError(f"{option} expects {form}, got {text!r}")
+    return values
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """``X,Y`` or ``X,Y,LABEL`` (1 include, the default; 0 exclude) in video pixels.
+
+    >>> parse_point("640,360"), parse_point("10,20,0")
+    ((640.0, 360.0, 1), (10.0, 20.0, 0))
+    """
+    parts = text.split(",")
+    if len(parts) == 3:
+        x, y = parse_numbers(",".join(parts[:2]), 2, "--point", "X,Y[,LABEL]")
+        if parts[2].strip() not in ("0", "1"):
+            raise ConfigError(f"--point label must be 1 (include) or 0 (exclude), got {text!r}")
+        return x, y, int(parts[2])
+    x, y = parse_numbers(text, 2, "--point", "X,Y[,LABEL]")
+    return x, y, 1
 
 
 def combine(base: dict[str, Any], cli: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +242,21 @@ def webcam(
     fourcc: Annotated[str | None, typer.Option("--fourcc", help="Requested camera format (default MJPG).")] = None,
     fail_closed: Annotated[float | None, typer.Option(
         "--fail-closed", metavar="MS", help="Blur the whole frame if no fresh mask came for MS ms.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="selfie | selfie-square | selfie-landscape")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="selfie | selfie-square | selfie-landscape | sam2 (+ --model-dir)")] = None,
+    model_dir: Annotated[str | None, typer.Option(
+        "--model-dir", help="SAM 2: a directory written by `rtseg export-sam2`.")] = None,
+    point: Annotated[list[str] | None, typer.Option(
+        "--point", metavar="X,Y[,L]", help="SAM 2: prompt point on the first frame (L 1 include, 0 exclude).")] = None,
+    box: Annotated[str | None, typer.Option("--box", metavar="X0,Y0,X1,Y1", help="SAM 2: prompt box.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help="SAM 2: ONNX Runtime threads (default 1: the camera path keeps a core).")] = None,
+    carry: Annotated[bool | None, typer.Option(
+        "--carry/--no-carry", help="Move the newest mask to each frame by optical flow (default on).")] = None,
+    target_fps: Annotated[float | None, typer.Option(
+        "--target-fps", help="Adaptive: infer less often / on smaller input to hold this output fps.")] = None,
+    cpu_budget: Annotated[float | None, typer.Option(
+        "--cpu-budget", metavar="PERCENT", help="Adaptive: keep process CPU under this (100 = one core).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML defaults (configs/webcam-*.toml).")] = None,
     status: Annotated[bool | None, typer.Option("--status/--no-status", help="Periodic status line on stderr.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
@@ -206,13 +264,20 @@ def webcam(
     """Live: camera → background blur or replacement → virtual camera, preview, recording.
 
     Keys in the preview window: e effect on/off, +/- blur, b next background, s stats, m mirror, q quit.
+    With --model sam2: left click tracks (include point), right click excludes, c clears.
     Ctrl-C ends cleanly (recordings are kept).
     """
-    data = cli_data(device=device, source=source, realtime=realtime, loop=loop, blur=blur, background=background,
-                    vcam=vcam, vcam_device=vcam_device, vcam_backend=vcam_backend, vcam_format=vcam_format,
-                    preview=preview, record=record, sink=sink, duration=duration, stats_json=stats_json,
-                    mirror=mirror, width=width, height=height, fps=fps, fourcc=fourcc, fail_closed=fail_closed,
-                    model=model, status=status, debug=debug)
+    try:
+        data = cli_data(device=device, source=source, realtime=realtime, loop=loop, blur=blur, background=background,
+                        vcam=vcam, vcam_device=vcam_device, vcam_backend=vcam_backend, vcam_format=vcam_format,
+                        preview=preview, record=record, sink=sink, duration=duration, stats_json=stats_json,
+                        mirror=mirror, width=width, height=height, fps=fps, fourcc=fourcc, fail_closed=fail_closed,
+                        model=model, status=status, debug=debug, model_dir=model_dir, point=point, box=box,
+                        threads=threads, carry=carry, target_fps=target_fps, cpu_budget=cpu_budget)
+    except ConfigError as exc:
+        from rtseg.cli import _fail
+
+        raise _fail(exc, debug) from None
     execute_live(data, config)
 
 

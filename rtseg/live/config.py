@@ -61,12 +61,84 @@ class LiveEffectConfig(_Strict):
 class FlowConfig(_Strict):
     queue_size: int = Field(2, ge=1, le=16)
     """Frames buffered between live stages (drop-oldest)."""
-    max_wait_ms: float = Field(20.0, ge=0, le=1000)
-    """How long a frame admitted to inference waits for its own mask before using the newest one."""
+    max_wait_ms: float | None = Field(None, ge=0, le=1000)
+    """How long a frame admitted to inference waits for its own mask before using the newest one
+    (default: 20 ms for the selfie models, which usually make it; 0 for SAM 2, which never does)."""
     max_in_queue: int = Field(0, ge=0, le=4)
     """Frames waiting behind the one in inference (0: MediaPipe's default, drop at once)."""
     cv_threads: int | None = Field(1, ge=0, le=64)
     """``cv2.setNumThreads`` for the live run (1: the stages already run in parallel threads)."""
+
+
+class LiveModelConfig(ModelConfig):
+    """The segmenter: a selfie model, or ``sam2`` with an exported model directory (``dir``)."""
+
+    dir: str | None = None
+    """SAM 2: the directory ``rtseg export-sam2`` wrote."""
+    threads: int | None = Field(1, ge=0, le=64)
+    """SAM 2: ONNX Runtime intra-op threads (1 leaves the other core to the camera path; 0 = ORT's default)."""
+    device: str = "cpu"
+    """SAM 2: auto | cpu | cuda | tensorrt."""
+
+    @property
+    def is_sam2(self) -> bool:
+        return self.name == "sam2"
+
+
+class PromptConfig(_Strict):
+    """SAM 2's starting prompt, applied to the first frame (video pixels). Clicks in the preview
+    window add more (left: include, right: exclude; ``c`` clears)."""
+
+    points: list[tuple[float, float]] = Field(default_factory=list)
+    labels: list[int] = Field(default_factory=list)
+    """1 include, 0 exclude, one per point (default: all 1)."""
+    box: tuple[float, float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> PromptConfig:
+        if self.labels and len(self.labels) != len(self.points):
+            raise ValueError(f"prompt: {len(self.points)} points but {len(self.labels)} labels")
+        if any(v not in (0, 1) for v in self.labels):
+            raise ValueError(f"prompt labels must be 0 (exclude) or 1 (include), got {self.labels}")
+        return self
+
+    @property
+    def point_labels(self) -> list[int]:
+        return list(self.labels) if self.labels else [1] * len(self.points)
+
+    @property
+    def empty(self) -> bool:
+        return not self.points and self.box is None
+
+
+class CarryConfig(_Strict):
+    """Carry-forward: the newest mask moved onto each camera frame by optical flow."""
+
+    enabled: bool = True
+    """False holds the newest mask unmoved (the stale baseline)."""
+    flow_width: int = Field(320, ge=32, le=1920)
+    """Width of the grey images DIS optical flow runs on."""
+    mask_width: int = Field(320, ge=32, le=4096)
+    """Width the mask is moved at (then resized to the frame). The models' own masks are coarser
+    (selfie 256x144, SAM 2 128x128 logits), so the flow's width loses nothing and saves a map resize."""
+    blend_frames: int = Field(2, ge=0, le=30)
+    """A fresh mask replacing a carried one fades in over this many frames."""
+    history: int = Field(96, ge=1, le=1000)
+    """Frames of flow kept, so a mask this many frames late can still be moved."""
+
+
+class AdaptiveConfig(_Strict):
+    """``--target-fps`` / ``--cpu-budget``: adapt the inference interval and input scale."""
+
+    target_fps: float | None = Field(None, gt=0, le=1000)
+    cpu_budget: float | None = Field(None, gt=0, le=6400)
+    """Process CPU percent to stay under (100 = one core)."""
+    period_s: float = Field(2.0, gt=0, le=60)
+    max_interval: int = Field(8, ge=1, le=120)
+
+    @property
+    def enabled(self) -> bool:
+        return self.target_fps is not None or self.cpu_budget is not None
 
 
 class LiveOutputConfig(_Strict):
@@ -94,7 +166,10 @@ class LiveRunConfig(_Strict):
 class LiveConfig(_Strict):
     command: Literal["webcam"] = "webcam"
     source: LiveSourceConfig = Field(default_factory=LiveSourceConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: LiveModelConfig = Field(default_factory=LiveModelConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    carry: CarryConfig = Field(default_factory=CarryConfig)
+    adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     effect: LiveEffectConfig = Field(default_factory=LiveEffectConfig)
     flow: FlowConfig = Field(default_factory=FlowConfig)
     output: LiveOutputConfig = Field(default_factory=LiveOutputConfig)
@@ -110,7 +185,17 @@ class LiveConfig(_Strict):
                              "for offline processing use `rtseg blur FILE -o OUT`")
         if self.effect.mode is EffectMode.REPLACE and not self.effect.backgrounds:
             raise ValueError("replace needs a background (--background IMAGE|VIDEO|#RRGGBB)")
+        if self.model.is_sam2 and not self.model.dir:
+            raise ValueError("--model sam2 needs --model-dir DIR (a directory written by `rtseg export-sam2`)")
+        if not self.model.is_sam2 and not self.prompt.empty:
+            raise ValueError(f"point/box prompts need --model sam2 (model is {self.model.name!r})")
         return self
+
+    @property
+    def max_wait_s(self) -> float:
+        if self.flow.max_wait_ms is not None:
+            return self.flow.max_wait_ms / 1000
+        return 0.0 if self.model.is_sam2 else 0.02
 
     @property
     def source_label(self) -> str:

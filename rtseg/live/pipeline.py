@@ -1,11 +1,11 @@
-"""Build and run the live graph: camera (or real-time replay) → segment → composite → sinks.
+"""Build and run the live graph: camera (or real-time replay) → segment → carry → composite → sinks.
 
 ::
 
-    source ──q──▶ segment ─────────────q──▶ composite ──q──▶ vcam + preview + recording
-    (clock)        │ ▲ newest mask            (effect from the hotkey state)
-                   ▼ │
-            flow limiter → inference worker (one frame in flight)
+    source ──q──▶ segment ──────────q──▶ carry ─────────q──▶ composite ──q──▶ vcam + preview + recording
+    (clock)        │ ▲ newest mask       (mask moved to        (effect from the hotkey state)
+                   ▼ │                    this frame by flow)
+            flow limiter → inference worker (one frame in flight; selfie or SAM 2)
 
 Every queue is drop-oldest with room for ``flow.queue_size`` frames (2), so nothing buffers more
 than a frame or two and latency stays bounded when something is slow.
@@ -15,21 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from rtseg.errors import ConfigError
 from rtseg.frame import Frame
 from rtseg.graph import Pipeline, RunStats, SinkStage, SourceStage
 from rtseg.graph.pipeline import OutputCallback
-from rtseg.graph.stats import percentiles_ms
+from rtseg.graph.stats import percentiles_ms, process_cpu_seconds
+from rtseg.live.adaptive import AdaptiveChoice, AdaptiveLoop, AdaptiveTarget, Measured
 from rtseg.live.config import EffectMode, LiveConfig
 from rtseg.live.hotkeys import LiveControls, LiveState
-from rtseg.live.stages import LiveCompositeStage, LiveSegmentStage
+from rtseg.live.prompts import PromptControls
+from rtseg.live.stages import FrameSegmenter, LiveCarryStage, LiveCompositeStage, LiveSegmentStage
 from rtseg.live.status import LiveMeter, StatusPrinter
 from rtseg.segment import Segmenter, create_segmenter
 from rtseg.sinks import NullSink, VideoFileSink
@@ -63,7 +67,7 @@ class LiveSession:
     30
     """
 
-    def __init__(self, cfg: LiveConfig, *, segmenter: Segmenter | None = None,
+    def __init__(self, cfg: LiveConfig, *, segmenter: Segmenter | FrameSegmenter | None = None,
                  capture_factory: CaptureFactory | None = None, vcam_factory: CameraFactory | None = None,
                  extra_sinks: list[SinkStage] | None = None, on_output: OutputCallback | None = None) -> None:
         self.cfg = cfg
@@ -79,21 +83,62 @@ class LiveSession:
         def size() -> tuple[int, int]:
             return int(getattr(src, "width", 0)), int(getattr(src, "height", 0))
 
-        self.segment = LiveSegmentStage(
-            segmenter or create_segmenter(cfg.model.name, cfg.model.file, cfg.model.sha256),
-            max_wait_s=cfg.flow.max_wait_ms / 1000, max_in_queue=cfg.flow.max_in_queue, warmup_size=size)
+        self.prompts = PromptControls()
+        c = cfg.carry
+        self.carry = LiveCarryStage(enabled=c.enabled, flow_width=c.flow_width, mask_width=c.mask_width,
+                                    blend_frames=c.blend_frames, history=c.history)
+        self.segment = LiveSegmentStage(segmenter or self._segmenter(), max_wait_s=cfg.max_wait_s,
+                                        max_in_queue=cfg.flow.max_in_queue, warmup_size=size,
+                                        prepare=self.carry.prepare)
         self.composite = LiveCompositeStage(
             self.controls, backgrounds=backgrounds, halo_free=e.halo_free,
             fail_closed_s=None if e.fail_closed_ms is None else e.fail_closed_ms / 1000)
         self.sinks = self._sinks(size, vcam_factory) + list(extra_sinks or [])
         if not self.sinks:
             raise ConfigError("nothing to output: give --vcam, --preview, --record FILE or --sink null")
-        self.pipeline = Pipeline(self.source, [self.segment, self.composite],
+        self.pipeline = Pipeline(self.source, [self.segment, self.carry, self.composite],
                                  self.sinks if len(self.sinks) > 1 else self.sinks[0],
                                  queue_size=cfg.flow.queue_size, on_output=on_output, finish_on_interrupt=True)
         self.meter = LiveMeter(self.pipeline.stats, drops=self._drops_so_far,
                                skipped=lambda: self.segment.limiter.dropped)
         self.controls.subscribe(self._on_state)
+        self.adaptive: AdaptiveLoop | None = None
+        a = cfg.adaptive
+        if a.enabled:
+            scales = (1.0,) if isinstance(self.segment.segmenter, FrameSegmenter) else AdaptiveTarget().scales
+            self.adaptive = AdaptiveLoop(
+                AdaptiveTarget(fps=a.target_fps, cpu_percent=a.cpu_budget, max_interval=a.max_interval, scales=scales),
+                self._measure, self._apply_choice, period_s=a.period_s)
+        self._mark: tuple[float, int, float, int] | None = None
+
+    def _segmenter(self) -> Segmenter | FrameSegmenter:
+        m = self.cfg.model
+        if m.is_sam2:
+            from rtseg.live.sam2_live import Sam2LiveSegmenter
+
+            p = self.cfg.prompt
+            assert m.dir is not None
+            return Sam2LiveSegmenter(m.dir, points=list(p.points), labels=p.point_labels, box=p.box,
+                                     controls=self.prompts, threads=m.threads, device=m.device)
+        return create_segmenter(m.name, m.file, m.sha256)
+
+    def _measure(self) -> Measured:
+        """Output fps, CPU and time per inference since the previous call (adaptive mode)."""
+        now, cpu = time.perf_counter(), process_cpu_seconds()
+        frames, infers = self.pipeline.stats.frames_out, len(self.segment.infer_seconds)
+        t0, f0, c0, i0 = self._mark or (self.segment.t_open or now, 0, cpu, 0)
+        self._mark = (now, frames, cpu, infers)
+        wall = max(1e-6, now - t0)
+        recent = self.segment.infer_seconds[i0:infers] or self.segment.infer_seconds[-3:]
+        infer_s = sorted(recent)[len(recent) // 2] if recent else 0.0
+        fps = float(getattr(self.source, "fps", 0) or 0)
+        return Measured(output_fps=(frames - f0) / wall, source_fps=fps, cpu_percent=100.0 * (cpu - c0) / wall,
+                        infer_s=infer_s)
+
+    def _apply_choice(self, choice: AdaptiveChoice) -> None:
+        self.segment.interval, self.segment.scale = choice.interval, choice.scale
+        log.info("adaptive: infer every %d frame(s) at scale %.2f (%s)", choice.interval, choice.scale,
+                 choice.reason)
 
     def _sinks(self, size: Callable[[], tuple[int, int]], vcam_factory: CameraFactory | None) -> list[SinkStage]:
         out, sinks = self.cfg.output, []
@@ -109,7 +154,8 @@ class LiveSession:
         if out.record is not None:
             sinks.append(_RecordSink(out.record, self.source))
         if out.preview:
-            sinks.append(PreviewSink(self.controls, status=self.meter_lines))
+            sinks.append(PreviewSink(self.controls, status=self.meter_lines,
+                                     prompts=self.prompts if self.cfg.model.is_sam2 else None))
         if out.null:
             sinks.append(NullSink())
         return sinks
@@ -140,15 +186,32 @@ class LiveSession:
                    if self.cfg.run.status else None)
         if printer is not None:
             printer.start()
+        if self.adaptive is not None:
+            self.adaptive.start()
         try:
             stats = self.pipeline.run()
         finally:
+            if self.adaptive is not None:
+                self.adaptive.stop()
             if printer is not None:
                 printer.stop()
         self._finish_stats(stats)
         if self.cfg.run.stats_json:
             stats.write_json(self.cfg.run.stats_json)
         return stats
+
+    def _inference_stats(self, stats: RunStats) -> dict[str, Any]:
+        seg = self.segment
+        span = stats.duration_s or 0.0
+        return {"results": seg.results, "rate_hz": round(seg.results / span, 3) if span > 0 else 0.0,
+                "ms": percentiles_ms(seg.infer_seconds), "interval": seg.interval, "scale": seg.scale,
+                "interval_skipped": seg.interval_skipped, "max_wait_ms": round(seg.max_wait_s * 1000, 3)}
+
+    def _carry_stats(self) -> dict[str, Any]:
+        c, carrier = self.carry, self.carry.carrier
+        return {"enabled": c.enabled, "age_frames": age_percentiles(c.ages), "keys": c.keys,
+                "carried_frames": c.carried_frames, "flow_width": c.options.flow_width, "mask_width": c.mask_width,
+                "blend_frames": c.blend_frames, "too_old": carrier.too_old if carrier is not None else 0}
 
     def _finish_stats(self, stats: RunStats) -> None:
         late = self._source_drops()
@@ -169,7 +232,18 @@ class LiveSession:
             "outputs": [s.name for s in self.sinks],
             "queue_size": self.cfg.flow.queue_size,
             "max_queue_depth": max((q.max_depth for q in self.pipeline.queues), default=0),
+            "inference": self._inference_stats(stats),
+            "carry": self._carry_stats(),
         }
+        if self.adaptive is not None:
+            live["adaptive"] = self.adaptive.to_json()
+        seg_model = self.segment.segmenter
+        if self.cfg.model.is_sam2:
+            live["sam2"] = {"model_dir": self.cfg.model.dir, "threads": self.cfg.model.threads,
+                            "prompt_points": len(self.cfg.prompt.points), "clicks": len(self.prompts.state.clicks),
+                            "tracked_frames": getattr(seg_model, "tracked_frames", None),
+                            "clicked_frames": getattr(seg_model, "clicked_frames", None),
+                            "resets": getattr(seg_model, "resets", None)}
         if isinstance(src, CameraSource):
             live["camera"] = {"device": src.options.device_label, **src.delivered, "reconnects": src.reconnects,
                               "outages": src.outages, "filler_frames": src.filler_frames}
@@ -177,6 +251,20 @@ class LiveSession:
             live["replay"] = {"fps": float(src.fps), "speed": src.speed, "loops": src.loops, "late_dropped": late}
         stats.extra.update({"command": "webcam", "source": self.cfg.source_label, "model": self.cfg.model.name,
                             "live": live})
+
+
+def age_percentiles(ages: list[int]) -> dict[str, float]:
+    """p50/p99/max/mean of per-frame carry ages in frames (zeros when empty).
+
+    >>> age_percentiles([0, 0, 1, 2, 10])
+    {'p50': 1.0, 'p99': 9.68, 'max': 10.0, 'mean': 2.6}
+    """
+    if not ages:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+    arr = np.asarray(ages, dtype=np.float64)
+    p50, p99 = np.percentile(arr, [50, 99])
+    return {"p50": round(float(p50), 2), "p99": round(float(p99), 2), "max": float(arr.max()),
+            "mean": round(float(arr.mean()), 2)}
 
 
 class _RecordSink(VideoFileSink):

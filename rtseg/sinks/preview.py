@@ -2,7 +2,8 @@
 
 Every highgui call happens in the sink's thread (the window is created on the first frame and
 destroyed at the end), because GUI toolkits want one thread per window. Keys go through the pure
-:func:`rtseg.live.hotkeys.handle_key`; see that module for the key map.
+:func:`rtseg.live.hotkeys.handle_key`; see that module for the key map. With SAM 2, mouse clicks go
+through the pure :func:`rtseg.live.prompts.handle_mouse` (left include, right exclude, ``c`` clears).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rtseg.errors import SinkError
 from rtseg.frame import Frame
 from rtseg.graph.stage import SinkStage
 from rtseg.live.hotkeys import HELP_LINE, LiveControls
+from rtseg.live.prompts import CLEAR_KEYS, INCLUDE, Click, PromptControls
 
 WINDOW = "rtseg preview"
 
@@ -48,6 +50,20 @@ def draw_overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
     return out
 
 
+def draw_clicks(image: np.ndarray, clicks: tuple[Click, ...]) -> np.ndarray:
+    """``image`` (RGB) with a green dot per include click and a red one per exclude click."""
+    if not clicks:
+        return image
+    out = image.copy()
+    radius = max(4, image.shape[1] // 160)
+    for c in clicks:
+        colour = (0, 220, 0) if c.label == INCLUDE else (230, 0, 0)
+        centre = (round(c.x), round(c.y))
+        cv2.circle(out, centre, radius + 2, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(out, centre, radius, colour, -1, cv2.LINE_AA)
+    return out
+
+
 class PreviewSink(SinkStage):
     """Show each composite in a window; keys change ``controls`` (effect, blur, background, quit…).
 
@@ -58,11 +74,14 @@ class PreviewSink(SinkStage):
     name = "preview"
 
     def __init__(self, controls: LiveControls, *, status: Callable[[], list[str]] | None = None,
-                 title: str = WINDOW) -> None:
+                 title: str = WINDOW, prompts: PromptControls | None = None) -> None:
         self.controls = controls
         self.status = status
         self.title = title
+        self.prompts = prompts
+        """Click-to-track (SAM 2): clicks on the window become prompts on the frame shown."""
         self._window = False
+        self._shown: Frame | None = None
 
     def open(self) -> None:
         problem = display_problem()
@@ -78,6 +97,14 @@ class PreviewSink(SinkStage):
         except cv2.error as exc:
             raise SinkError(f"cannot open the preview window: {exc}") from exc
         self._window = True
+        if self.prompts is not None:
+            cv2.setMouseCallback(self.title, self.on_mouse)
+
+    def on_mouse(self, event: int, x: int, y: int, flags: int, param: object = None) -> None:
+        """OpenCV's mouse callback: a click becomes a prompt on the frame on screen."""
+        shown = self._shown
+        if self.prompts is not None and shown is not None:
+            self.prompts.mouse(event, x, y, shown.index, shown)
 
     def process(self, frame: Frame) -> None:
         self._ensure_window()
@@ -85,12 +112,18 @@ class PreviewSink(SinkStage):
         image = frame.result
         if image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
+        if self.prompts is not None:
+            image = draw_clicks(image, self.prompts.state.clicks)
         if state.show_stats:
             lines = list(self.status() if self.status is not None else [])
-            image = draw_overlay(image, [*lines, HELP_LINE])
+            help_line = HELP_LINE + ("  click: track  c clear" if self.prompts is not None else "")
+            image = draw_overlay(image, [*lines, help_line])
+        self._shown = frame
         cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1)
-        if key >= 0:
+        if key >= 0 and self.prompts is not None and key & 0xFF in CLEAR_KEYS:
+            self.prompts.clear()
+        elif key >= 0:
             self.controls.press(key)
         # Closing the window with the mouse also quits.
         if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:

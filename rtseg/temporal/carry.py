@@ -11,6 +11,7 @@ own frame (no blur accumulating over a chain of warps).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -29,8 +30,9 @@ class CarryOptions:
 def _grey(image: np.ndarray, width: int) -> np.ndarray:
     h, w = image.shape[:2]
     size = (width, max(1, round(h * width / w))) if w > width else (w, h)
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if size != (w, h) else image
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
+    # Grey first, then shrink: one channel to average instead of three (about 1.5x faster at 720p).
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if size != (w, h) else grey
 
 
 class FlowCarrier:
@@ -100,3 +102,222 @@ class FlowCarrier:
         else:
             mx, my = self._map_x, self._map_y
         return cv2.remap(self._key_mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _compose(map_x: np.ndarray, map_y: np.ndarray, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``map ∘ p``: look the stored map (previous frame → key) up at each pixel's previous position."""
+    return (cv2.remap(map_x, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+            cv2.remap(map_y, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+
+def _scale_map(map_x: np.ndarray, map_y: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A map at flow resolution resized to ``size`` (w, h), its values in that grid's pixels."""
+    h, w = map_x.shape
+    mw, mh = size
+    if (mw, mh) == (w, h):
+        return map_x, map_y
+    sx, sy = mw / w, mh / h
+    mx = cv2.resize(map_x, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sx)
+    my = cv2.resize(map_y, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sy)
+    # Pixel centres: (x + 0.5) * s - 0.5 keeps the grids aligned.
+    mx += np.float32(0.5 * sx - 0.5)
+    my += np.float32(0.5 * sy - 0.5)
+    return mx, my
+
+
+@dataclass
+class CarryKey:
+    """A mask and the map from the newest frame it was brought up to (``through``) to its own frame.
+
+    Made by :meth:`LiveCarrier.prepare_key` (may run in another thread, e.g. the inference worker,
+    so the catch-up over many frames is not paid on the camera path) or inside ``set_key``.
+    """
+
+    mask: np.ndarray
+    index: int
+    through: int
+    """The map is valid for frame ``through``: pixel there → position in frame ``index``."""
+    map_x: np.ndarray | None = None  # None: identity (through == index), made when first needed
+    map_y: np.ndarray | None = None
+    epoch: int = 0
+    found: bool = True
+
+
+class LiveCarrier:
+    """Moves a late mask onto the newest camera frame, for live input where inference lags behind.
+
+    Live, the newest mask belongs to a frame the camera delivered a while ago (SAM 2 takes most of a
+    second here). Every camera frame is ``push``-ed: its backward flow to the previous pushed frame
+    (DIS on a small grey image) is kept for the last ``history`` frames. When a mask for an older
+    frame arrives, ``set_key(index, mask)`` and the next ``current()`` compose the stored flows from
+    that frame up to the newest one (the frames in between were already seen, so the mask catches
+    up at once); later frames add one composition each. ``current()`` is the key mask moved onto
+    the newest frame, at ``mask_size``. A mask whose own frame is the newest is returned untouched.
+    :meth:`prepare_key` does the catch-up ahead of time, from another thread.
+
+    A new key does not replace a carried one abruptly: for ``blend_frames`` frames the output goes
+    linearly from the old carried mask to the new one (both moved by flow), so a fresh mask that
+    disagrees with the carried one does not jump.
+
+    >>> import numpy as np
+    >>> img = np.zeros((90, 160, 3), np.uint8); img[30:60, 40:80] = 255
+    >>> mask = np.zeros((90, 160), np.float32); mask[30:60, 40:80] = 1
+    >>> c = LiveCarrier()
+    >>> c.push(img, 0); c.push(np.roll(img, 6, axis=1), 1)
+    >>> c.set_key(0, mask)          # a mask for frame 0 arrives while frame 1 is the newest
+    True
+    >>> out = c.current()
+    >>> bool(out[45, 82] > 0.5), bool(out[45, 41] < 0.5), c.age
+    (True, True, 1)
+    """
+
+    def __init__(self, options: CarryOptions | None = None, *, mask_size: tuple[int, int] | None = None,
+                 history: int = 96, blend_frames: int = 2, blend_min_age: int = 2) -> None:
+        if history < 1:
+            raise ValueError(f"history must be >= 1, got {history}")
+        if blend_frames < 0:
+            raise ValueError(f"blend_frames must be >= 0, got {blend_frames}")
+        self.options = options or CarryOptions()
+        self.mask_size = mask_size
+        """(w, h) the key masks are moved at; None: each key's own resolution."""
+        self.history = history
+        self.blend_frames = blend_frames
+        self.blend_min_age = blend_min_age
+        """Blend only when the replaced mask had been carried at least this many frames (a mask
+        stream that keeps up, one per frame, is used as it is)."""
+        self._dis = cv2.DISOpticalFlow_create(self.options.preset)  # type: ignore[attr-defined]
+        self._grey: np.ndarray | None = None
+        self._index: int | None = None
+        # (index, previous index, px, py): where each pixel of frame ``index`` was in the previous
+        # frame. Only ever appended to / popped from the left, so another thread may copy it.
+        self._steps: deque[tuple[int, int, np.ndarray, np.ndarray]] = deque()
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._epoch = 0  # bumped when the history restarts (frame size changed)
+        self._key: CarryKey | None = None
+        self._old: CarryKey | None = None  # the previous key, still shown while blending
+        self._blend_step = 0
+        self.too_old = 0
+        """Keys older than the flow history (used unmoved)."""
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
+
+    @property
+    def key_index(self) -> int | None:
+        return None if self._key is None else self._key.index
+
+    @property
+    def age(self) -> int:
+        """Frames between the newest pushed frame and the key mask's own frame."""
+        if self._key is None or self._index is None:
+            return 0
+        return max(0, self._index - self._key.index)
+
+    @property
+    def blending(self) -> bool:
+        return self._old is not None
+
+    def push(self, image: np.ndarray, index: int) -> None:
+        """A new camera frame (indices increase; gaps are fine: the flow spans them)."""
+        grey = _grey(image, self.options.flow_width)
+        if self._grey is None or grey.shape != self._grey.shape or self._index is None:
+            # First frame, or the camera came back at another size: start over (keys are dropped).
+            h, w = grey.shape
+            self._grid = (np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+            self._steps.clear()
+            self._epoch += 1
+            self._key = self._old = None
+        else:
+            assert self._grid is not None
+            flow = self._dis.calc(grey, self._grey, None)
+            px, py = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
+            self._steps.append((index, self._index, px, py))
+            while len(self._steps) > self.history:
+                self._steps.popleft()
+            if self._old is not None:
+                self._blend_step += 1
+                if self._blend_step >= self.blend_frames:
+                    self._old = None
+        self._grey = grey
+        self._index = index
+
+    def _resized(self, mask: np.ndarray) -> np.ndarray:
+        mask = mask.astype(np.float32, copy=False)
+        if self.mask_size is not None and (mask.shape[1], mask.shape[0]) != self.mask_size:
+            mask = cv2.resize(mask, self.mask_size, interpolation=cv2.INTER_AREA)
+        return mask
+
+    def _catch_up(self, key: CarryKey) -> None:
+        """Compose the flows of the frames after ``key.through`` into the key's map."""
+        steps = list(self._steps)  # a snapshot: push() may append meanwhile (prepare_key's thread)
+        if not steps or steps[-1][0] <= key.through:
+            return
+        if key.through < steps[0][1]:
+            key.found = False  # its frames left the history: stays where it is
+            return
+        grid = self._grid
+        assert grid is not None
+        mx, my = (grid[0].copy(), grid[1].copy()) if key.map_x is None else (key.map_x, key.map_y)
+        assert my is not None
+        for step_index, _, px, py in steps:
+            if step_index > key.through:
+                mx, my = _compose(mx, my, px, py)
+        key.map_x, key.map_y, key.through = mx, my, steps[-1][0]
+
+    def prepare_key(self, index: int, mask: np.ndarray) -> CarryKey:
+        """Resize ``mask`` (frame ``index``) and move it through the flows seen so far. Safe to call
+        from another thread while ``push`` runs; hand the result to :meth:`set_key`."""
+        key = CarryKey(self._resized(mask), index, index, epoch=self._epoch)
+        if self._grid is not None:
+            self._catch_up(key)
+        return key
+
+    def set_key(self, index: int, mask: np.ndarray | CarryKey) -> bool:
+        """A fresh mask (any resolution, or a :meth:`prepare_key` result) for frame ``index`` (<= the
+        newest pushed frame). False if its frame is older than the flow history: the mask is then
+        used unmoved (counted in ``too_old``)."""
+        if self._index is None or self._grid is None:
+            raise RuntimeError("LiveCarrier.set_key() before any push()")
+        if index > self._index:
+            raise ValueError(f"mask for frame {index} is newer than the newest frame {self._index}")
+        if isinstance(mask, CarryKey) and mask.epoch == self._epoch and mask.index == index:
+            key = mask
+        else:
+            key = CarryKey(self._resized(mask.mask if isinstance(mask, CarryKey) else mask), index, index,
+                           epoch=self._epoch)
+        oldest = self._steps[0][1] if self._steps else self._index
+        if key.through < oldest and key.through != self._index:
+            key.found = False
+        if not key.found:
+            self.too_old += 1
+        if self.blend_frames > 0 and self._key is not None and self.age >= self.blend_min_age:
+            self._old, self._blend_step = self._key, 0
+        else:
+            self._old = None
+        self._key = key
+        return key.found
+
+    def _moved(self, key: CarryKey) -> np.ndarray:
+        if self._index == key.index or not key.found:
+            return key.mask
+        self._catch_up(key)
+        if key.map_x is None or key.map_y is None:
+            return key.mask
+        h, w = key.mask.shape
+        mx, my = _scale_map(key.map_x, key.map_y, (w, h))
+        return cv2.remap(key.mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def current(self) -> np.ndarray:
+        """The key mask moved onto the newest frame, blended with the previous key while a new one
+        fades in (at ``mask_size``, or the key's own resolution when ``mask_size`` is None)."""
+        if self._key is None:
+            raise RuntimeError("LiveCarrier.current() before set_key()")
+        out = self._moved(self._key)
+        if self._old is not None:
+            old = self._moved(self._old)
+            if old.shape != out.shape:
+                out = cv2.resize(out, (old.shape[1], old.shape[0]), interpolation=cv2.INTER_AREA)
+            w = (self._blend_step + 1) / (self.blend_frames + 1)
+            out = cv2.addWeighted(out.astype(np.float32, copy=False), w, old, 1 - w, 0.0)
+        return out
