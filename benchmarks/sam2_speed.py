@@ -4,7 +4,16 @@ Same machine, same run, same weights (seeded random, exported once), same frames
 (one click on frame 0), both on CPU with the same thread count. Frame 0 (a conditioning frame,
 plus one-off session warm-up) is not timed; "steady" covers frames whose memory bank is full
 (frame >= num_maskmem). The two run in lockstep (alternating which goes first on each frame) so a
-busy machine slows both alike; the speedup is the median of per-frame ratios. Writes JSON.
+busy machine slows both alike; the speedup is the median of per-frame ratios. Writes JSON with
+both totals and each side's time in the same four parts (rtseg: its ONNX graphs; PyTorch: timed
+with hooks on ``forward_image``, ``memory_attention``, ``sam_mask_decoder``, ``memory_encoder``).
+
+Threads: PyTorch runs with ``torch.set_num_threads(--threads)`` (default 2 = this machine's cores,
+also PyTorch's own default here) and otherwise its defaults (OpenMP waiting policy included);
+rtseg's sessions get the same intra-op thread count and the tracker's default of non-spinning
+threads. Under heavy machine load PyTorch's OpenMP threads degrade much more than ONNX Runtime's
+(measured here: 4-5x slower per frame at load average ~5, ONNX Runtime ~2x), so always read the
+speedup together with the recorded load average.
 
     python benchmarks/sam2_speed.py --frames 20 --image-size 512 --json sam2_speed.json
 """

@@ -201,7 +201,7 @@ def run_track(
     from rtseg.effects import BlurEffect, CutoutEffect, EffectStage, OverlayEffect
     from rtseg.graph import Pipeline
     from rtseg.segment.sam2.manifest import Sam2Model
-    from rtseg.segment.sam2.stage import Sam2TrackStage, TrackFilesSink, TrackResults
+    from rtseg.segment.sam2.stage import Sam2TrackStage, TrackFilesSink
     from rtseg.sinks import PngFolderSink, VideoFileSink
     from rtseg.sources import open_source
 
@@ -210,14 +210,12 @@ def run_track(
     Sam2Model.from_dir(model)  # fail on a bad model directory before decoding anything
     source = open_source(input)
     info = probe_source(source)
-    results = TrackResults()
     stages: list[Any] = [
         Sam2TrackStage(
             model,
             specs,
             num_frames=info.frames,
             device=device,
-            results=results,
             invert_alpha=effect is TrackEffect.blur_object,
         )
     ]
@@ -246,7 +244,7 @@ def run_track(
                 )
             )
     if masks is not None or rle is not None or logits is not None:
-        sinks.append(TrackFilesSink(results, masks=masks, logits=logits, rle=rle))
+        sinks.append(TrackFilesSink(masks=masks, logits=logits, rle=rle))
 
     bar: Progress | None = None
     task: Any = None

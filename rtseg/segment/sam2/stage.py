@@ -2,15 +2,14 @@
 
 :class:`Sam2TrackStage` runs :class:`~rtseg.segment.sam2.tracker.Sam2Tracker` on each frame, puts the
 union of the object masks in ``frame.alpha`` (so the core effects and sinks work unchanged) and
-hands the full per-object result to :class:`TrackFilesSink` through a :class:`TrackResults` store
-keyed by frame index, because a :class:`~rtseg.frame.Frame` has no slot for per-object data.
+the full per-object :class:`~rtseg.segment.sam2.tracker.TrackResult` in
+``frame.extras[SAM2_RESULT]``, where :class:`TrackFilesSink` reads it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,21 +184,8 @@ def davis_palette() -> list[int]:
 
 # --- stages -----------------------------------------------------------------------------------------
 
-
-class TrackResults:
-    """Hands each frame's :class:`TrackResult` from the tracker stage to the file sink."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[int, TrackResult] = {}
-
-    def put(self, index: int, result: TrackResult) -> None:
-        with self._lock:
-            self._items[index] = result
-
-    def pop(self, index: int) -> TrackResult:
-        with self._lock:
-            return self._items.pop(index)
+SAM2_RESULT = "sam2"
+"""``Frame.extras`` key of the frame's :class:`~rtseg.segment.sam2.tracker.TrackResult`."""
 
 
 class Sam2TrackStage(ProcessStage):
@@ -214,14 +200,12 @@ class Sam2TrackStage(ProcessStage):
         *,
         num_frames: int | None = None,
         device: str | Device = Device.AUTO,
-        results: TrackResults | None = None,
         invert_alpha: bool = False,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.prompts = prompts
         self.num_frames = num_frames or None
         self.device = device
-        self.results = results
         self.invert_alpha = invert_alpha
         self.tracker: Sam2Tracker | None = None
 
@@ -242,8 +226,7 @@ class Sam2TrackStage(ProcessStage):
         union = result.masks.any(axis=0) if len(result.obj_ids) else np.zeros(frame.image.shape[:2], bool)
         alpha = union.astype(np.float32)
         frame.alpha = np.asarray(1.0 - alpha if self.invert_alpha else alpha, dtype=np.float32)
-        if self.results is not None:
-            self.results.put(frame.index, result)
+        frame.extras[SAM2_RESULT] = result
         return frame
 
     def close(self) -> None:
@@ -263,7 +246,6 @@ class TrackFilesSink(SinkStage):
 
     def __init__(
         self,
-        results: TrackResults,
         *,
         masks: Path | None = None,
         logits: Path | None = None,
@@ -271,7 +253,6 @@ class TrackFilesSink(SinkStage):
     ) -> None:
         if masks is None and logits is None and rle is None:
             raise ConfigError("TrackFilesSink needs at least one of masks, logits, rle")
-        self.results = results
         self.masks, self.logits, self.rle = masks, logits, rle
         self._mask_dir = AtomicDir(masks) if masks else None
         self._logit_dir = AtomicDir(logits) if logits else None
@@ -289,7 +270,9 @@ class TrackFilesSink(SinkStage):
             partial_file(self.rle)  # checks the directory is writable now, not after the whole video
 
     def process(self, frame: Frame) -> None:
-        result = self.results.pop(frame.index)
+        result: TrackResult | None = frame.extras.get(SAM2_RESULT)
+        if result is None:
+            raise ConfigError(f"frame {frame.index} has no SAM 2 result: put a Sam2TrackStage before TrackFilesSink")
         if self._mask_tmp is not None:
             img = Image.fromarray(result.id_map(), mode="P")
             img.putpalette(self._palette)
