@@ -14,7 +14,7 @@ from rtseg.temporal import CarryStage, FlowCarrier
 from tests.conftest import DAVIS, ROOT, read_mask, require, run_cli
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import carry as carry_bench  # noqa: E402
+import carry as carry_bench
 
 
 def test_carrier_follows_a_moving_object() -> None:

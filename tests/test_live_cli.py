@@ -67,8 +67,12 @@ def test_stats_json_has_the_documented_keys_and_consistent_numbers(tmp_path: Pat
     doc = json.loads(stats.read_text())
     assert set(doc) >= KEYS
     assert set(doc["latency_ms"]) == {"p50", "p95", "p99", "max"}
-    for name in ("source", "segment", "composite", "null", "infer"):
+    for name in ("source", "segment", "carry", "composite", "null", "infer"):
         assert {"p50_ms", "p95_ms", "p99_ms"} <= set(doc["stages"][name])
+    # Inference rate and carry-forward age (issue 7); the selfie model keeps up here, so ages are small.
+    live = doc["live"]
+    assert live["inference"]["results"] >= 1 and live["inference"]["rate_hz"] > 0
+    assert set(live["carry"]["age_frames"]) == {"p50", "p99", "max", "mean"} and live["carry"]["enabled"]
     assert doc["frames_in"] == doc["frames_out"] + doc["dropped"] == 60
     assert doc["duration_s"] == pytest.approx(2.0, abs=0.5)
     assert 0 < doc["latency_ms"]["p50"] <= doc["latency_ms"]["p99"] <= doc["latency_ms"]["max"]
@@ -115,6 +119,25 @@ def test_config_file_runs_with_command_line_overrides(tmp_path: Path) -> None:
     assert doc["source"] == str(CLIP)  # --source replaced the config's camera
 
 
+def test_sam2_options_reach_the_config() -> None:
+    data = cli_data(model="sam2", model_dir="/models/t", point=["640,360", "10,20,0"], box="1,2,30,40",
+                    threads=2, carry=False, target_fps=24, cpu_budget=150)
+    cfg = build_live_config(combine({}, data))
+    assert cfg.model.is_sam2 and cfg.model.dir == "/models/t" and cfg.model.threads == 2
+    assert cfg.prompt.points == [(640.0, 360.0), (10.0, 20.0)] and cfg.prompt.point_labels == [1, 0]
+    assert cfg.prompt.box == (1.0, 2.0, 30.0, 40.0)
+    assert not cfg.carry.enabled and cfg.adaptive.target_fps == 24 and cfg.adaptive.cpu_budget == 150
+    assert cfg.max_wait_s == 0.0
+
+
+def test_shipped_sam2_config_is_valid() -> None:
+    from rtseg.config import load_toml
+
+    data = combine(load_toml(ROOT / "configs" / "webcam-sam2.toml"), cli_data(model_dir="/models/t"))
+    cfg = build_live_config(data, "webcam-sam2.toml")
+    assert cfg.model.is_sam2 and cfg.model.threads == 1 and cfg.prompt.point_labels == [1]
+
+
 @pytest.mark.parametrize("name", ["webcam-blur.toml", "webcam-replace.toml"])
 def test_shipped_configs_are_valid(name: str) -> None:
     from rtseg.config import load_toml
@@ -159,6 +182,9 @@ def test_preview_without_a_display_is_a_clear_error() -> None:
         (["webcam", "--source", str(CLIP), "--sink", "null"], "must be replayed in real time: add --realtime"),
         (["webcam", "--source", str(CLIP), "--realtime", "--device", "0", "--sink", "null"], "not both"),
         (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--blur", "-3"], "effect.strength"),
+        (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--model", "sam2"], "needs --model-dir"),
+        (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--point", "3"], "--point expects X,Y"),
+        (["webcam", "--source", str(CLIP), "--realtime", "--sink", "null", "--point", "3,4"], "need --model sam2"),
     ],
 )
 def test_bad_options_are_config_errors(args: list[str], msg: str) -> None:

@@ -141,7 +141,8 @@ class LiveSession:
                  choice.reason)
 
     def _sinks(self, size: Callable[[], tuple[int, int]], vcam_factory: CameraFactory | None) -> list[SinkStage]:
-        out, sinks = self.cfg.output, []
+        out = self.cfg.output
+        sinks: list[SinkStage] = []
         if out.vcam:
             src = self.source
 
