@@ -64,6 +64,11 @@ class RunRecord:
     def fps(self) -> float:
         return self.frames_out / self.duration_s if self.duration_s > 0 else 0.0
 
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        """Process CPU time per output frame: what a frame costs whatever else the machine does."""
+        return 10.0 * self.cpu_percent * self.duration_s / self.frames_out if self.frames_out else 0.0
+
     @classmethod
     def from_stats(cls, impl: str, rep: int, stats: RunStats, peak_mb: float, load_before: float) -> RunRecord:
         return cls(impl, rep, stats.frames_in, stats.frames_out, stats.dropped, stats.duration_s,
@@ -74,7 +79,8 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         return {"rep": self.rep, "fps": round(self.fps, 3), "frames_in": self.frames_in,
                 "frames_out": self.frames_out, "dropped": self.dropped, "duration_s": round(self.duration_s, 4),
-                "cpu_percent": round(self.cpu_percent, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "cpu_percent": round(self.cpu_percent, 1), "cpu_ms_per_frame": round(self.cpu_ms_per_frame, 2),
+                "peak_rss_mb": round(self.peak_rss_mb, 1),
                 "load_before": self.load_before, "load_after": self.load_after, **self.extra}
 
 
@@ -141,6 +147,7 @@ def summarise(runs: list[RunRecord]) -> dict[str, Any]:
         "fps": spread([r.fps for r in runs]),
         "duration_s": spread([r.duration_s for r in runs], 4),
         "cpu_percent": spread([r.cpu_percent for r in runs], 1),
+        "cpu_ms_per_frame": spread([r.cpu_ms_per_frame for r in runs], 2),
         "peak_rss_mb": spread([r.peak_rss_mb for r in runs], 1),
         "dropped": spread([float(r.dropped) for r in runs], 1),
         "frames_out": spread([float(r.frames_out) for r in runs], 1),

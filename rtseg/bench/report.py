@@ -18,6 +18,7 @@ def _fps(s: dict[str, float]) -> str:
 def _row(table: Table, workload: str, impl: str, summary: dict[str, Any], speedup: str = "") -> None:
     lat = summary["latency_ms"]
     table.add_row(workload, impl, _fps(summary["fps"]), speedup, f"{summary['cpu_percent']['median']:.0f}%",
+                  f"{summary['cpu_ms_per_frame']['median']:.1f}",
                   f"{summary['peak_rss_mb']['median']:.0f}", f"{lat['p50']:.1f} / {lat['p99']:.1f}",
                   f"{summary['dropped']['median']:.0f}", f"{summary['frames_out']['median']:.0f}",
                   f"{summary['load_avg']['median']:.2f}")
@@ -27,14 +28,14 @@ def results_table(report: dict[str, Any]) -> Table:
     """One row per workload and implementation: fps median (min–max), speed-up, CPU, RSS, latency, drops."""
     table = Table(title="rtseg bench", title_justify="left")
     for col, just in [("workload", "left"), ("impl", "left"), ("fps median (min–max)", "right"),
-                      ("speed-up", "right"), ("CPU", "right"), ("peak RSS MiB", "right"),
+                      ("speed-up", "right"), ("CPU", "right"), ("CPU ms/frame", "right"), ("peak RSS MiB", "right"),
                       ("latency p50 / p99 ms", "right"), ("drops", "right"), ("frames", "right"),
                       ("load", "right")]:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for name, w in report["workloads"].items():
         status = w.get("status")
         if status != "ok":
-            table.add_row(name, f"[yellow]{status}[/]", w.get("reason", ""), *[""] * 7)
+            table.add_row(name, f"[yellow]{status}[/]", w.get("reason", ""), *[""] * 8)
             continue
         if "rtseg" in w:
             sp = w.get("speedup")
@@ -44,11 +45,11 @@ def results_table(report: dict[str, Any]) -> Table:
         elif name == "effects":
             for fx, r in w["effects"].items():
                 table.add_row(name if fx == next(iter(w["effects"])) else "", fx, f"{r['fps']:.0f}", "",
-                              f"{r['cpu_percent']:.0f}%", "", f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}", "",
+                              f"{r['cpu_percent']:.0f}%", "", "", f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}", "",
                               str(r["count"]), f"{w['load_avg']:.2f}")
         elif name == "sam2":
             fm = w["frame_ms"]
-            table.add_row(name, w["provider"], f"{w['fps']:.2f}", "", f"{w['cpu_percent']:.0f}%",
+            table.add_row(name, w["provider"], f"{w['fps']:.2f}", "", f"{w['cpu_percent']:.0f}%", "",
                           f"{w['peak_rss_mb']:.0f}", f"{fm['p50']:.0f} / {fm['p99']:.0f}", "", str(w["frames"]), "")
     return table
 
@@ -115,32 +116,33 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"{m['cpus_usable']} usable CPUs · {m['platform']} · Python {m['python']} · "
                  f"load average {report['load_avg_start']} → {report['load_avg_end']} · {report['created']}")
     lines.append("")
-    lines.append("| workload | impl | fps median (min–max) | speed-up | CPU | peak RSS MiB | latency p50 / p99 ms "
-                 "| drops | frames |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("| workload | impl | fps median (min–max) | speed-up | CPU | CPU ms/frame | peak RSS MiB "
+                 "| latency p50 / p99 ms | drops | frames |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, w in report["workloads"].items():
         if w.get("status") != "ok":
-            lines.append(f"| {name} | {w.get('status')}: {w.get('reason', '')} | | | | | | | |")
+            lines.append(f"| {name} | {w.get('status')}: {w.get('reason', '')} | | | | | | | | |")
             continue
         for impl, label in (("rtseg", "rtseg"), ("baseline", "tutorial loop")):
             s = w.get(impl)
             if not s:
                 continue
             sp = w.get("speedup")
-            speed = (f"**{sp['median_fps_ratio']:.2f}×** ({sp['min']:.2f}–{sp['max']:.2f})" if impl == "rtseg"
-                     else "1.00×") if sp else ""
+            speed = (f"**{sp['median_fps_ratio']:.2f}×** ({sp['min']:.2f}–{sp['max']:.2f}), "
+                     f"{sp['cpu_per_frame_ratio']:.2f}× less CPU/frame" if impl == "rtseg" else "1.00×") if sp else ""
             lat = s["latency_ms"]
             lines.append(f"| {name if impl == 'rtseg' else ''} | {label} | {_fps(s['fps'])} | {speed} | "
-                         f"{s['cpu_percent']['median']:.0f}% | {s['peak_rss_mb']['median']:.0f} | "
+                         f"{s['cpu_percent']['median']:.0f}% | {s['cpu_ms_per_frame']['median']:.1f} | "
+                         f"{s['peak_rss_mb']['median']:.0f} | "
                          f"{lat['p50']:.1f} / {lat['p99']:.1f} | {s['dropped']['median']:.0f} | "
                          f"{s['frames_out']['median']:.0f} |")
         if name == "effects":
             for fx, r in w["effects"].items():
                 lines.append(f"| {name if fx == next(iter(w['effects'])) else ''} | {fx} | {r['fps']:.0f} | | "
-                             f"{r['cpu_percent']:.0f}% | | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | | {r['count']} |")
+                             f"{r['cpu_percent']:.0f}% | | | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | | {r['count']} |")
         if name == "sam2":
             fm = w["frame_ms"]
-            lines.append(f"| sam2 | {w['provider']} | {w['fps']:.2f} | | {w['cpu_percent']:.0f}% | "
+            lines.append(f"| sam2 | {w['provider']} | {w['fps']:.2f} | | {w['cpu_percent']:.0f}% | | "
                          f"{w['peak_rss_mb']:.0f} | {fm['p50']:.0f} / {fm['p99']:.0f} | | {w['frames']} |")
     stage_rows = []
     for name, w in report["workloads"].items():

@@ -116,6 +116,10 @@ def compare(rtseg: RunFn, baseline: RunFn | None, repeat: int, warmup: int) -> d
             "pairwise": [round(p, 3) for p in pairs],
             "min": round(min(pairs), 3) if pairs else 0.0,
             "max": round(max(pairs), 3) if pairs else 0.0,
+            # CPU time per frame, baseline / rtseg: how much less CPU a frame costs (robust to load,
+            # unlike fps, which also depends on how many cores are free).
+            "cpu_per_frame_ratio": round(statistics.median(r.cpu_ms_per_frame for r in theirs)
+                                         / max(1e-9, statistics.median(r.cpu_ms_per_frame for r in ours)), 3),
         }
     return result
 
