@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -125,6 +126,19 @@ def _scale_map(map_x: np.ndarray, map_y: np.ndarray, size: tuple[int, int]) -> t
     return mx, my
 
 
+@dataclass(slots=True)
+class _Step:
+    """One pushed frame: its grey image, the previous one's, and (once computed) the backward flow
+    as absolute lookup positions: where each pixel of frame ``index`` was in frame ``prev``."""
+
+    index: int
+    prev: int
+    grey: np.ndarray
+    prev_grey: np.ndarray
+    px: np.ndarray | None = None
+    py: np.ndarray | None = None
+
+
 @dataclass
 class CarryKey:
     """A mask and the map from the newest frame it was brought up to (``through``) to its own frame.
@@ -147,13 +161,15 @@ class LiveCarrier:
     """Moves a late mask onto the newest camera frame, for live input where inference lags behind.
 
     Live, the newest mask belongs to a frame the camera delivered a while ago (SAM 2 takes most of a
-    second here). Every camera frame is ``push``-ed: its backward flow to the previous pushed frame
-    (DIS on a small grey image) is kept for the last ``history`` frames. When a mask for an older
-    frame arrives, ``set_key(index, mask)`` and the next ``current()`` compose the stored flows from
-    that frame up to the newest one (the frames in between were already seen, so the mask catches
-    up at once); later frames add one composition each. ``current()`` is the key mask moved onto
-    the newest frame, at ``mask_size``. A mask whose own frame is the newest is returned untouched.
-    :meth:`prepare_key` does the catch-up ahead of time, from another thread.
+    second here). Every camera frame is ``push``-ed; its small grey image is kept for the last
+    ``history`` frames. When a mask for an older frame arrives, ``set_key(index, mask)`` and the
+    next ``current()`` compose the backward flows (DIS) from that frame up to the newest one (the
+    frames in between were already seen, so the mask catches up at once); later frames add one
+    flow and one composition each. ``current()`` is the key mask moved onto the newest frame, at
+    ``mask_size``. A mask whose own frame is the newest is returned untouched, and flow is only
+    computed when a mask has to move, so a segmenter that keeps up costs one grey image per frame.
+    :meth:`prepare_key` does the catch-up ahead of time from one other thread (the inference
+    worker, with its own DIS instance), off the camera path.
 
     A new key does not replace a carried one abruptly: for ``blend_frames`` frames the output goes
     linearly from the old carried mask to the new one (both moved by flow), so a fresh mask that
@@ -186,11 +202,11 @@ class LiveCarrier:
         """Blend only when the replaced mask had been carried at least this many frames (a mask
         stream that keeps up, one per frame, is used as it is)."""
         self._dis = cv2.DISOpticalFlow_create(self.options.preset)  # type: ignore[attr-defined]
+        self._dis_prepare = cv2.DISOpticalFlow_create(self.options.preset)  # type: ignore[attr-defined]
         self._grey: np.ndarray | None = None
         self._index: int | None = None
-        # (index, previous index, px, py): where each pixel of frame ``index`` was in the previous
-        # frame. Only ever appended to / popped from the left, so another thread may copy it.
-        self._steps: deque[tuple[int, int, np.ndarray, np.ndarray]] = deque()
+        # Only ever appended to / popped from the left, so prepare_key's thread may copy it.
+        self._steps: deque[_Step] = deque()
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
         self._epoch = 0  # bumped when the history restarts (frame size changed)
         self._key: CarryKey | None = None
@@ -229,10 +245,7 @@ class LiveCarrier:
             self._epoch += 1
             self._key = self._old = None
         else:
-            assert self._grid is not None
-            flow = self._dis.calc(grey, self._grey, None)
-            px, py = self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
-            self._steps.append((index, self._index, px, py))
+            self._steps.append(_Step(index, self._index, grey, self._grey))
             while len(self._steps) > self.history:
                 self._steps.popleft()
             if self._old is not None:
@@ -248,29 +261,39 @@ class LiveCarrier:
             mask = cv2.resize(mask, self.mask_size, interpolation=cv2.INTER_AREA)
         return mask
 
-    def _catch_up(self, key: CarryKey) -> None:
+    def _flow(self, step: _Step, dis: Any) -> tuple[np.ndarray, np.ndarray]:
+        px, py = step.px, step.py
+        if px is None or py is None:
+            grid = self._grid
+            assert grid is not None
+            flow = dis.calc(step.grey, step.prev_grey, None)
+            px, py = grid[0] + flow[..., 0], grid[1] + flow[..., 1]
+            step.px, step.py = px, py  # computed by either thread, the same either way
+        return px, py
+
+    def _catch_up(self, key: CarryKey, dis: Any = None) -> None:
         """Compose the flows of the frames after ``key.through`` into the key's map."""
         steps = list(self._steps)  # a snapshot: push() may append meanwhile (prepare_key's thread)
-        if not steps or steps[-1][0] <= key.through:
+        if not steps or steps[-1].index <= key.through:
             return
-        if key.through < steps[0][1]:
+        if key.through < steps[0].prev:
             key.found = False  # its frames left the history: stays where it is
             return
         grid = self._grid
         assert grid is not None
         mx, my = (grid[0].copy(), grid[1].copy()) if key.map_x is None else (key.map_x, key.map_y)
         assert my is not None
-        for step_index, _, px, py in steps:
-            if step_index > key.through:
-                mx, my = _compose(mx, my, px, py)
-        key.map_x, key.map_y, key.through = mx, my, steps[-1][0]
+        for step in steps:
+            if step.index > key.through:
+                mx, my = _compose(mx, my, *self._flow(step, dis or self._dis))
+        key.map_x, key.map_y, key.through = mx, my, steps[-1].index
 
     def prepare_key(self, index: int, mask: np.ndarray) -> CarryKey:
         """Resize ``mask`` (frame ``index``) and move it through the flows seen so far. Safe to call
         from another thread while ``push`` runs; hand the result to :meth:`set_key`."""
         key = CarryKey(self._resized(mask), index, index, epoch=self._epoch)
         if self._grid is not None:
-            self._catch_up(key)
+            self._catch_up(key, self._dis_prepare)
         return key
 
     def set_key(self, index: int, mask: np.ndarray | CarryKey) -> bool:
@@ -286,7 +309,7 @@ class LiveCarrier:
         else:
             key = CarryKey(self._resized(mask.mask if isinstance(mask, CarryKey) else mask), index, index,
                            epoch=self._epoch)
-        oldest = self._steps[0][1] if self._steps else self._index
+        oldest = self._steps[0].prev if self._steps else self._index
         if key.through < oldest and key.through != self._index:
             key.found = False
         if not key.found:
