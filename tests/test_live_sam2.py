@@ -97,7 +97,7 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
     cfg = LiveConfig.model_validate({
         "source": {"file": str(clip), "realtime": True, "loop": False},
         "model": {"name": "sam2", "dir": str(sam2_model_dir), "threads": 1},
-        "prompt": {"points": [[560, 300]]},
+        "prompt": {"points": [[700, 240]]},
         "output": {"null": True}, "run": {"duration": 4.0, "status": False}, "flow": {"queue_size": 8},
     })
     assert cfg.max_wait_s == 0.0  # SAM 2 never makes a frame wait for its own mask
