@@ -68,3 +68,18 @@ def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
         counts[name] = sum(n.op_type == "MultiHeadAttention" and n.domain == "com.microsoft" for n in model.graph.node)
     # tiny: 3 global-attention blocks in Hiera; the one-head memory attention stays plain ops
     assert counts == {"image_encoder": 3, "memory_attention": 0}
+
+
+def test_fused_image_encoder_matches_sam2(tiny_model: torch.nn.Module) -> None:
+    """The whole Hiera + FPN under every rewrite (incl. the unprojected window padding) at 512,
+    where the 14- and 7-token windows need padding (32 -> 42, 16 -> 21 tokens a side)."""
+    from rtseg.segment.sam2.fused import fused_attention
+
+    x = torch.randn(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = tiny_model.forward_image(x)["backbone_fpn"]
+        with fused_attention():
+            ours = tiny_model.forward_image(x)["backbone_fpn"]
+    for a, b in zip(ref, ours, strict=True):
+        assert a.shape == b.shape
+        assert float((a - b).abs().max()) <= 1e-5
