@@ -66,11 +66,11 @@ def test_a_model_that_cannot_scale_only_changes_the_interval() -> None:
 
 def test_the_loop_applies_changes_and_records_them() -> None:
     applied: list[AdaptiveChoice] = []
-    rates = iter([m(20.0, cpu=190), m(29.9, cpu=100), m(30.0, cpu=40)])
+    rates = iter([None, m(20.0, cpu=190), m(29.9, cpu=100), m(30.0, cpu=40)])  # None: still warming up
     loop = AdaptiveLoop(FPS30, lambda: next(rates), applied.append, period_s=60)
     loop.start()
     loop.stop()
-    for _ in range(3):
+    for _ in range(4):
         loop.step()
     assert [(c.interval, c.scale) for c in applied] == [(1, 1.0), (2, 1.0), (1, 1.0)]
     doc = loop.to_json()

@@ -101,7 +101,8 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
         "output": {"null": True}, "run": {"duration": 4.0, "status": False}, "flow": {"queue_size": 8},
     })
     assert cfg.max_wait_s == 0.0  # SAM 2 never makes a frame wait for its own mask
-    stats = LiveSession(cfg).run()
+    session = LiveSession(cfg)
+    stats = session.run()
     doc = stats.to_json()
     live = doc["live"]
     assert doc["frames_out"] >= 0.9 * 24 * 4 and doc["dropped"] == 0
@@ -116,6 +117,8 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
                 "outputs", "queue_size", "max_queue_depth", "replay"):
         assert key in live
     assert "carry" in doc["stages"] and "infer" in doc["stages"]
+    # The preview's stats overlay says it too.
+    assert session.meter_lines()[-1].startswith("sam2 ") and "carry age" in session.meter_lines()[-1]
 
 
 def test_sam2_needs_a_model_dir_and_prompts_need_sam2() -> None:

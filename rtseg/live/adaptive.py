@@ -110,10 +110,11 @@ def choose(m: Measured, target: AdaptiveTarget, current: AdaptiveChoice) -> Adap
 class AdaptiveLoop:
     """Every ``period_s``: measure, :func:`choose`, apply; keeps the history for the stats.
 
-    ``measure`` returns the period's :class:`Measured`; ``apply`` puts a choice into effect.
+    ``measure`` returns the period's :class:`Measured`, or None while there is nothing to judge yet
+    (the model still loading, no frame out); ``apply`` puts a choice into effect.
     """
 
-    def __init__(self, target: AdaptiveTarget, measure: Callable[[], Measured],
+    def __init__(self, target: AdaptiveTarget, measure: Callable[[], Measured | None],
                  apply: Callable[[AdaptiveChoice], None], *, period_s: float = 2.0) -> None:
         self.target = target
         self.measure = measure
@@ -127,6 +128,8 @@ class AdaptiveLoop:
 
     def step(self) -> AdaptiveChoice:
         m = self.measure()
+        if m is None:
+            return self.choice
         new = choose(m, self.target, self.choice)
         if (new.interval, new.scale) != (self.choice.interval, self.choice.scale):
             self.apply(new)

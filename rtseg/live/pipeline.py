@@ -122,11 +122,16 @@ class LiveSession:
                                      controls=self.prompts, threads=m.threads, device=m.device)
         return create_segmenter(m.name, m.file, m.sha256)
 
-    def _measure(self) -> Measured:
-        """Output fps, CPU and time per inference since the previous call (adaptive mode)."""
+    def _measure(self) -> Measured | None:
+        """Output fps, CPU and time per inference since the previous call (adaptive mode); None
+        until frames come out (the first period starts at the first output frame, after warm-up)."""
         now, cpu = time.perf_counter(), process_cpu_seconds()
         frames, infers = self.pipeline.stats.frames_out, len(self.segment.infer_seconds)
-        t0, f0, c0, i0 = self._mark or (self.segment.t_open or now, 0, cpu, 0)
+        if self._mark is None:
+            if frames > 0:
+                self._mark = (now, frames, cpu, infers)
+            return None
+        t0, f0, c0, i0 = self._mark
         self._mark = (now, frames, cpu, infers)
         wall = max(1e-6, now - t0)
         recent = self.segment.infer_seconds[i0:infers] or self.segment.infer_seconds[-3:]
@@ -162,7 +167,13 @@ class LiveSession:
         return sinks
 
     def meter_lines(self) -> list[str]:
-        return self.meter.lines()
+        """The preview's stats overlay: fps, latency, drops, CPU, then inference rate and carry age."""
+        seg, ages = self.segment, self.carry.ages
+        span = time.perf_counter() - seg.t_open if seg.t_open else 0.0
+        rate = seg.results / span if span > 0 else 0.0
+        age = ages[-1] if ages else 0
+        return [*self.meter.lines(), f"{self.segment.segmenter.name} {rate:.1f}/s   carry age {age} frames"
+                                     f"{'' if self.carry.enabled else ' (held, no flow)'}"]
 
     def _on_state(self, state: LiveState) -> None:
         if hasattr(self.source, "mirror"):
