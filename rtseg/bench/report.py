@@ -115,10 +115,11 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines.append(f"{m['cpus_usable']} usable CPUs · {m['platform']} · Python {m['python']} · "
                  f"load average {report['load_avg_start']} → {report['load_avg_end']} · {report['created']}")
-    lines.append("")
-    lines.append("| workload | impl | fps median (min–max) | speed-up | CPU | CPU ms/frame | peak RSS MiB "
-                 "| latency p50 / p99 ms | drops | frames |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if report["workloads"]:
+        lines.append("")
+        lines.append("| workload | impl | fps median (min–max) | speed-up | CPU | CPU ms/frame | peak RSS MiB "
+                     "| latency p50 / p99 ms | drops | frames |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, w in report["workloads"].items():
         if w.get("status") != "ok":
             lines.append(f"| {name} | {w.get('status')}: {w.get('reason', '')} | | | | | | | | |")
