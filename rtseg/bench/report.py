@@ -130,7 +130,7 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             sp = w.get("speedup")
             speed = (f"**{sp['median_fps_ratio']:.2f}×** ({sp['min']:.2f}–{sp['max']:.2f}), "
-                     f"{sp['cpu_per_frame_ratio']:.2f}× less CPU/frame" if impl == "rtseg" else "1.00×") if sp else ""
+                     f"CPU/frame ratio {sp['cpu_per_frame_ratio']:.2f}" if impl == "rtseg" else "1.00×") if sp else ""
             lat = s["latency_ms"]
             lines.append(f"| {name if impl == 'rtseg' else ''} | {label} | {_fps(s['fps'])} | {speed} | "
                          f"{s['cpu_percent']['median']:.0f}% | {s['cpu_ms_per_frame']['median']:.1f} | "
