@@ -71,15 +71,17 @@ def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
 
 
 def test_fused_image_encoder_matches_sam2(tiny_model: torch.nn.Module) -> None:
-    """The whole Hiera + FPN under every rewrite (incl. the unprojected window padding) at 512,
-    where the 14- and 7-token windows need padding (32 -> 42, 16 -> 21 tokens a side)."""
-    from rtseg.segment.sam2.fused import fused_attention
+    """The whole image-encoder graph under every rewrite at 512 (where the 14- and 7-token windows
+    need padding, 32 -> 42 and 16 -> 21 tokens a side) against ``forward_image``."""
+    from rtseg.segment.sam2.fused import can_fold_high_res, fused_attention, image_encoder_forward
 
     x = torch.randn(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    assert can_fold_high_res(tiny_model)
     with torch.no_grad():
-        ref = tiny_model.forward_image(x)["backbone_fpn"]
+        fpn = tiny_model.forward_image(x)["backbone_fpn"]
+        ref = (fpn[-1], fpn[0], fpn[1])
         with fused_attention():
-            ours = tiny_model.forward_image(x)["backbone_fpn"]
+            ours = image_encoder_forward(tiny_model)(x)
     for a, b in zip(ref, ours, strict=True):
         assert a.shape == b.shape
         assert float((a - b).abs().max()) <= 1e-5

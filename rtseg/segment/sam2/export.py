@@ -137,10 +137,14 @@ def build_model(
 # --- graph wrappers ------------------------------------------------------------------------------
 
 
-def _wrappers(model: Any) -> dict[str, torch.nn.Module]:
+def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
     """The four export modules, each a thin view over ``model``'s own submodules."""
     import torch
     import torch.nn.functional as F
+
+    from rtseg.segment.sam2.fused import can_fold_high_res, image_encoder_forward
+
+    folded = image_encoder_forward(model) if fused and can_fold_high_res(model) else None
 
     class ImageEncoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -148,6 +152,8 @@ def _wrappers(model: Any) -> dict[str, torch.nn.Module]:
             self.model = model
 
         def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            if folded is not None:
+                return folded(image)  # type: ignore[no-any-return]
             fpn = self.model.forward_image(image)["backbone_fpn"]
             return fpn[-1], fpn[0], fpn[1]
 
@@ -451,7 +457,7 @@ def export_sam2(
         raise ConfigError(f"cannot create output directory {out}: {exc}") from exc
 
     graphs: dict[str, Any] = {}
-    wrappers = _wrappers(model)
+    wrappers = _wrappers(model, fused)
     examples = _example_inputs(model)
     from rtseg.segment.sam2.fused import fused_attention
     from rtseg.segment.sam2.rope import real_rope
