@@ -138,9 +138,13 @@ def test_live_run_feeds_vcam_and_recording_together(tmp_path) -> None:  # type: 
     cam = FakeVcam.instances[0]
     assert cam.kw["width"] == 640 and cam.kw["height"] == 360
     assert cam.kw["fps"] == pytest.approx(30000 / 1001)
-    assert len(cam.frames) == stats.frames_out == 30
+    # One second of a 29.97 fps camera: 30 frames, less any the replay clock skipped as late on a
+    # loaded machine (counted); every frame that reached the sinks reached all of them.
+    late = stats.extra["live"]["replay"]["late_dropped"]
+    assert stats.frames_out + late == 30 and stats.frames_out >= 20
+    assert len(cam.frames) == stats.frames_out
     assert stats.extra["live"]["outputs"] == ["vcam", "record", "null"]
     import av
 
     with av.open(str(out)) as c:
-        assert sum(1 for _ in c.decode(video=0)) == 30
+        assert sum(1 for _ in c.decode(video=0)) == stats.frames_out
