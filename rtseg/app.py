@@ -70,6 +70,8 @@ def encoder_settings(cfg: JobConfig, path: Path, alpha: bool) -> EncoderSettings
         settings.options["crf"] = str(enc.crf)
     if enc.preset is not None:
         settings.options["preset"] = enc.preset
+        # The default's x264-params tune rate control for its own preset; a chosen preset gets its own.
+        settings.options.pop("x264-params", None)
     return settings
 
 

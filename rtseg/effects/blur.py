@@ -39,7 +39,9 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
     into the background around their outline (what Google Meet's blur does), instead of a bright/dark halo.
     """
     h, w = image.shape[:2]
-    factor = block_factor(w, h, max(1.0, strength / LOW_RES_SIGMA))
+    # Weak blurs still work at a reduced size (up to 4x): the bilinear upsampling adds less blur
+    # than the requested sigma, and full-resolution float arithmetic would cost more than a strong blur.
+    factor = block_factor(w, h, max(1.0, min(4.0, strength / 1.5), strength / LOW_RES_SIGMA))
     sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
     sigma = strength / factor
     small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
