@@ -225,8 +225,9 @@ class LiveSegmentStage(ProcessStage):
 class LiveCarryStage(ProcessStage):
     """Move each frame's newest mask onto the frame by optical flow from the mask's own frame.
 
-    Every frame's backward flow is kept (:class:`~rtseg.temporal.carry.LiveCarrier`), so a mask that
-    arrives many frames after its own frame catches up at once. A fresh mask replacing a carried one
+    Every frame's small grey image is kept (:class:`~rtseg.temporal.carry.LiveCarrier`), so a mask
+    that arrives many frames after its own frame catches up at once (the inference worker does that
+    catch-up through :meth:`prepare`, off the camera path). A fresh mask replacing a carried one
     fades in over ``blend_frames`` frames. With ``enabled=False`` the mask is held as it is (the
     stale baseline); the age is recorded either way, in ``ages`` and ``frame.extras["carry_age"]``.
     """
