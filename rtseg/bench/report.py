@@ -50,7 +50,8 @@ def results_table(report: dict[str, Any]) -> Table:
         elif name == "sam2":
             fm = w["frame_ms"]
             table.add_row(name, w["provider"], f"{w['fps']:.2f}", "", f"{w['cpu_percent']:.0f}%", "",
-                          f"{w['peak_rss_mb']:.0f}", f"{fm['p50']:.0f} / {fm['p99']:.0f}", "", str(w["frames"]), "")
+                          f"{w['peak_rss_mb']:.0f}", f"{fm['median']:.0f} / {fm['max']:.0f}", "", str(w["frames"]),
+                          "")
     return table
 
 
@@ -70,7 +71,7 @@ def stages_table(report: dict[str, Any]) -> Table:
                 table.add_row(name if i == 0 else "", impl if i == 0 else "", stage, f"{s['p50_ms']:.2f}",
                               f"{s['p95_ms']:.2f}", f"{s['p99_ms']:.2f}", f"{s['mean_ms']:.2f}")
         if name == "sam2":
-            for graph, ms in w["graphs_ms_per_frame"].items():
+            for graph, ms in w["graphs_ms"].items():
                 table.add_row(name, "sam2", graph, "", "", "", f"{ms:.1f}")
     return table
 
@@ -144,7 +145,7 @@ def markdown(report: dict[str, Any]) -> str:
         if name == "sam2":
             fm = w["frame_ms"]
             lines.append(f"| sam2 | {w['provider']} | {w['fps']:.2f} | | {w['cpu_percent']:.0f}% | | "
-                         f"{w['peak_rss_mb']:.0f} | {fm['p50']:.0f} / {fm['p99']:.0f} | | {w['frames']} |")
+                         f"{w['peak_rss_mb']:.0f} | {fm['median']:.0f} / {fm['max']:.0f} | | {w['frames']} |")
     stage_rows = []
     for name, w in report["workloads"].items():
         if w.get("status") != "ok":
