@@ -284,8 +284,9 @@ def test_model_file_with_bad_checksum(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     cfg = tmp_path / "job.toml"
     out = tmp_path / "o.mp4"
+    digest = SHA256["selfie_segmentation.tflite"]
     cfg.write_text(f'command = "blur"\ninput = "synthetic:64x48@2"\noutput = "{out}"\n'
-                   f'[model]\nname = "selfie-square"\nfile = "{bad}"\nsha256 = "{SHA256["selfie_segmentation.tflite"]}"\n')
+                   f'[model]\nname = "selfie-square"\nfile = "{bad}"\nsha256 = "{digest}"\n')
     _assert_clean_failure(run_cli("run", str(cfg)), out, "sha256")
 
 

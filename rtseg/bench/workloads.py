@@ -218,9 +218,13 @@ def sam2_run(clip: ClipInfo, opts: BenchOptions) -> dict[str, Any]:
     assert opts.sam2_model_dir is not None
 
     def frames() -> Any:
-        with VideoFileSource(clip.path) as src:
+        src = VideoFileSource(clip.path)
+        src.open()
+        try:
             while (frame := src.read()) is not None:
                 yield frame.image
+        finally:
+            src.close()
 
     with Meter() as meter:
         prof = profile_tracker(opts.sam2_model_dir, frames(), n_frames=opts.sam2_frames,
