@@ -116,8 +116,8 @@ class CarryConfig(_Strict):
 
     enabled: bool = True
     """False holds the newest mask unmoved (the stale baseline)."""
-    flow_width: int = Field(320, ge=32, le=1920)
-    """Width of the grey images DIS optical flow runs on."""
+    flow_width: int = Field(640, ge=32, le=1920)
+    """Width of the grey images DIS optical flow (ULTRAFAST preset) runs on."""
     mask_width: int = Field(320, ge=32, le=4096)
     """Width the mask is moved at (then resized to the frame). The models' own masks are coarser
     (selfie 256x144, SAM 2 128x128 logits), so the flow's width loses nothing and saves a map resize."""

@@ -30,7 +30,7 @@ from rtseg.graph.stage import ProcessStage
 from rtseg.live.hotkeys import LiveControls
 from rtseg.live.limiter import Admission, FlowLimiter
 from rtseg.segment.base import Segmenter, upsample_alpha
-from rtseg.temporal.carry import LIVE_PRESET, CarryKey, CarryOptions, LiveCarrier
+from rtseg.temporal.carry import LIVE_FLOW_WIDTH, LIVE_MASK_WIDTH, LIVE_PRESET, CarryKey, CarryOptions, LiveCarrier
 
 MASK_READY = "mask.ready"
 """``Frame.stamps`` key: when the mask attached to the frame finished (perf_counter seconds)."""
@@ -234,7 +234,7 @@ class LiveCarryStage(ProcessStage):
 
     name = "carry"
 
-    def __init__(self, *, enabled: bool = True, flow_width: int = 320, mask_width: int = 320,
+    def __init__(self, *, enabled: bool = True, flow_width: int = LIVE_FLOW_WIDTH, mask_width: int = LIVE_MASK_WIDTH,
                  blend_frames: int = 2, history: int = 96) -> None:
         self.enabled = enabled
         self.options = CarryOptions(flow_width=flow_width, preset=LIVE_PRESET)
