@@ -54,3 +54,33 @@ def test_history_is_reset_when_the_mask_size_changes() -> None:
     s.apply(np.zeros((4, 4), np.float32))
     out = s.apply(np.ones((8, 8), np.float32))
     assert np.allclose(out, 1.0)
+
+
+def test_live_smoothed_segmenter_gives_the_file_paths_mask() -> None:
+    """The live worker's wrapped segmenter produces exactly the alpha of the file path's stages."""
+    from rtseg.config import MaskConfig
+    from rtseg.segment import SegmentStage
+    from rtseg.sources import ImageFolderSource
+    from rtseg.temporal import MaskStage
+    from rtseg.temporal.stage import SmoothedSegmenter
+    from tests.conftest import DAVIS, require
+
+    cfg = MaskConfig()
+    make = cfg.segmenter_factory("selfie")
+    frames = []
+    with ImageFolderSource(require(DAVIS / "lucia" / "JPEGImages")) as src:
+        for _ in range(6):
+            frames.append(src.read())
+    seg_stage = SegmentStage(make(), upsample=False)
+    mask_stage = MaskStage(cfg.smoothing_options(), cfg.refine_options())
+    live = SmoothedSegmenter(make(), cfg.smoothing_options(), cfg.refine_options())
+    with seg_stage, mask_stage:
+        live.open()
+        try:
+            for f in frames:
+                expected = mask_stage.process(seg_stage.process(f)).alpha
+                got = live.segment(f.image)
+                assert got.shape == (480, 854)
+                assert np.array_equal(got, expected)
+        finally:
+            live.close()

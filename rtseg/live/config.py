@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rtseg.config import ModelConfig, format_validation_error
+from rtseg.config import MaskConfig, ModelConfig, format_validation_error
 from rtseg.errors import ConfigError
 from rtseg.sinks.vcam import VcamFormat
 from rtseg.sources.camera import CameraBackend
@@ -168,6 +168,8 @@ class LiveConfig(_Strict):
     source: LiveSourceConfig = Field(default_factory=LiveSourceConfig)
     model: LiveModelConfig = Field(default_factory=LiveModelConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
+    mask: MaskConfig = Field(default_factory=lambda: MaskConfig())
+    """Selfie models: the same mask path as files (ROI pass, smoothing, refinement; ``[mask]``)."""
     carry: CarryConfig = Field(default_factory=CarryConfig)
     adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     effect: LiveEffectConfig = Field(default_factory=LiveEffectConfig)

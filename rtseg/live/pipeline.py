@@ -35,12 +35,13 @@ from rtseg.live.hotkeys import LiveControls, LiveState
 from rtseg.live.prompts import PromptControls
 from rtseg.live.stages import FrameSegmenter, LiveCarryStage, LiveCompositeStage, LiveSegmentStage
 from rtseg.live.status import LiveMeter, StatusPrinter
-from rtseg.segment import Segmenter, create_segmenter
+from rtseg.segment import Segmenter
 from rtseg.sinks import NullSink, VideoFileSink
 from rtseg.sinks.preview import PreviewSink
 from rtseg.sinks.vcam import CameraFactory, VcamOptions, VirtualCameraSink
 from rtseg.sources.camera import CameraOptions, CameraSource, CaptureFactory
 from rtseg.sources.realtime import RealtimeSource
+from rtseg.temporal.stage import SmoothedSegmenter
 
 log = logging.getLogger("rtseg.live")
 
@@ -120,7 +121,9 @@ class LiveSession:
             assert m.dir is not None
             return Sam2LiveSegmenter(m.dir, points=list(p.points), labels=p.point_labels, box=p.box,
                                      controls=self.prompts, threads=m.threads, device=m.device)
-        return create_segmenter(m.name, m.file, m.sha256)
+        mask = self.cfg.mask
+        inner = mask.segmenter_factory(m.name, m.file, m.sha256)()
+        return SmoothedSegmenter(inner, mask.smoothing_options(), mask.refine_options())
 
     def _measure(self) -> Measured | None:
         """Output fps, CPU and time per inference since the previous call (adaptive mode); None

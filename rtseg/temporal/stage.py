@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 
 from rtseg.effects.refine import RefineOptions, refine_alpha
 from rtseg.errors import PipelineError
 from rtseg.frame import Frame
 from rtseg.graph.stage import ProcessStage
+from rtseg.segment.base import Segmenter
 from rtseg.temporal.carry import CarryOptions, FlowCarrier
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions, TemporalSmoother
 
@@ -83,3 +85,31 @@ class CarryStage(ProcessStage):
         frame.extras["carry_age"] = age
         self.ages.append(age)
         return frame
+
+
+class SmoothedSegmenter:
+    """A segmenter followed by the mask stage (smoothing + refinement), as one ``Segmenter``.
+
+    The live graph runs inference in a worker thread on the newest frame; wrapping the segmenter
+    gives live output the same mask path as files (ROI pass, motion-aware smoothing, ramp) with the
+    smoothing history following the frames that were actually segmented.
+    """
+
+    def __init__(self, inner: Segmenter, smoothing: SmoothingOptions | None = None,
+                 refine: RefineOptions | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._stage = MaskStage(smoothing, refine)
+
+    def open(self) -> None:
+        self.inner.open()
+        self._stage.open()
+
+    def segment(self, image: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
+        frame = Frame(image, 0, alpha=self.inner.segment(image, timestamp_ms))
+        self._stage.process(frame)
+        assert frame.alpha is not None
+        return frame.alpha
+
+    def close(self) -> None:
+        self.inner.close()
