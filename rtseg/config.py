@@ -39,7 +39,8 @@ class _Strict(BaseModel):
 
 class ModelConfig(_Strict):
     name: str = "selfie"
-    """``selfie`` (square or landscape by aspect ratio), ``selfie-square``, ``selfie-landscape``."""
+    """``selfie`` (square or landscape by aspect ratio), ``selfie-square``, ``selfie-landscape``; live mode
+    also takes ``sam2`` (with an exported model directory)."""
     file: str | None = None
     """A model file to use instead of the bundled one (same architecture)."""
     sha256: str | None = None
