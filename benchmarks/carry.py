@@ -17,13 +17,13 @@ live settings (DIS FAST at 320 px, fade-in over 2 frames) or held (stale).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from common import write_outputs
 
 from rtseg.metrics import boundary_f, region_iou
 from rtseg.sources import ImageFolderSource
@@ -152,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"{r['iou']:.3f} / {r['boundary_f']:.3f}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
+    write_outputs(results, table, args.json, args.markdown)
     return 0
 
 

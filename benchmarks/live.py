@@ -17,11 +17,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import run_rtseg
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -40,16 +41,7 @@ def run_once(clip: Path, duration: float, extra: list[str]) -> dict:
         cmd = [sys.executable, "-m", "rtseg", "webcam", "--source", os.path.relpath(clip, ROOT), "--realtime",
                "--blur", "--sink", "null", "--duration", f"{duration:g}", "--stats-json", str(stats), "--no-status",
                *extra]
-        load0 = os.getloadavg()
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=duration + 120)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
-        doc = json.loads(stats.read_text())
-    return {"command": "rtseg " + " ".join(cmd[3:]).replace(str(stats), "STATS.json"), "stats": doc,
-            "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
-            "process_wall_s": round(wall, 2)}
+        return run_rtseg(cmd, stats, ROOT, timeout=duration + 120)
 
 
 def verdict(doc: dict, min_fps: float) -> dict:

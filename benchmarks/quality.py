@@ -14,7 +14,6 @@ the raw model on 720p frames (``--cost-input``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import write_outputs
 
 from rtseg.config import MaskConfig
 from rtseg.effects.refine import RefineMode, RefineOptions
@@ -193,13 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         results["cost_720p"] = time_cost(args.cost_input)
         print(f"cost: {results['cost_720p']}", file=sys.stderr)
     table = markdown(results)
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
+    write_outputs(results, table, args.json, args.markdown)
     return 0
 
 
