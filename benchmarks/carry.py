@@ -50,6 +50,13 @@ PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPT
            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
+def _summary(ious: list[float], fs: list[float], ms: list[float]) -> dict[str, float]:
+    out = {"iou": float(np.mean(ious)), "boundary_f": float(np.mean(fs))}
+    if ms:
+        out["carry_ms"] = float(np.median(ms))
+    return out
+
+
 def run(images: list[np.ndarray], masks: list[np.ndarray], k: int, method: str,
         options: CarryOptions | None = None) -> dict[str, float]:
     carrier = FlowCarrier(options)
@@ -70,10 +77,7 @@ def run(images: list[np.ndarray], masks: list[np.ndarray], k: int, method: str,
         p, g = pred > 0.5, gt > 0.5
         ious.append(region_iou(p, g))
         fs.append(boundary_f(p, g))
-    out = {"iou": float(np.mean(ious)), "boundary_f": float(np.mean(fs))}
-    if ms:
-        out["carry_ms"] = float(np.median(ms))
-    return out
+    return _summary(ious, fs, ms)
 
 
 def run_live(images: list[np.ndarray], masks: list[np.ndarray], k: int, method: str,
@@ -104,10 +108,7 @@ def run_live(images: list[np.ndarray], masks: list[np.ndarray], k: int, method: 
         p, g = pred > 0.5, gt > 0.5
         ious.append(region_iou(p, g))
         fs.append(boundary_f(p, g))
-    out = {"iou": float(np.mean(ious)), "boundary_f": float(np.mean(fs))}
-    if ms:
-        out["carry_ms"] = float(np.median(ms))
-    return out
+    return _summary(ious, fs, ms)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,15 @@ def run_rtseg(cmd: list[str], stats: Path, cwd: Path, timeout: float) -> dict[st
     return {"command": "rtseg " + " ".join(cmd[3:]).replace(str(stats), "STATS.json"), "stats": doc,
             "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
             "process_wall_s": round(wall, 2)}
+
+
+def machine_info() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "processor": platform.processor()}
+
+
+def write_report(path: Path, doc: dict[str, Any]) -> None:
+    """Write a benchmark's JSON document (folders created) and say where on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)

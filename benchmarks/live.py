@@ -14,15 +14,13 @@ started with a 1-minute load average above ``--max-load`` is flagged ``loaded``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import run_rtseg
+from common import machine_info, run_rtseg, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -82,13 +80,10 @@ def main() -> None:
                   f"cpu {s['cpu_percent']:.0f}%, load {r['load_before'][0]:.2f}"
                   f"{' (LOADED)' if r['loaded'] else ''} -> {'ok' if r['ok'] else 'MISSED'}", file=sys.stderr)
 
-    out = {"benchmark": "live", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                            "python": platform.python_version(), "processor": platform.processor()},
+    out = {"benchmark": "live", "machine": machine_info(),
            "duration_s": args.duration, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results,
            "all_ok": all(r["ok"] for r in results)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, out)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,14 @@ Other processes skew every number: the 1-minute load average is recorded, and a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import run_rtseg
+from common import machine_info, run_rtseg, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "gallery" / "05_default_juggle.mp4"
@@ -110,14 +108,11 @@ def main() -> None:
                   f"load {r['load_before'][0]:.2f}{' (LOADED)' if r['loaded'] else ''} -> "
                   f"{'ok' if r['ok'] else 'MISSED'}", file=sys.stderr)
 
-    out = {"benchmark": "live_sam2", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                                 "python": platform.python_version()},
+    out = {"benchmark": "live_sam2", "machine": machine_info(),
            "clip": str(CLIP.relative_to(ROOT.parent)), "config": str(CONFIG.relative_to(ROOT)),
            "duration_s": args.duration, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results,
            "all_ok": all(r["ok"] for r in results)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, out)
 
 
 if __name__ == "__main__":
