@@ -197,3 +197,64 @@ def test_profile_tracker_times_every_graph(sam2_model_dir: Path, bedroom_dir: Pa
     assert 0.5 * p.steady_frame_ms < sum(p.graphs_ms.values()) <= p.steady_frame_ms
     with pytest.raises(ConfigError):
         profile_tracker(sam2_model_dir, bedroom_dir, n_frames=1)
+
+
+def _prompt_and_track(tracker: Sam2Tracker, frames: list[np.ndarray]) -> list[np.ndarray]:
+    tracker.add_points(0, 1, [[210, 350]], [1])
+    tracker.add_box(1, 2, [400, 100, 700, 400])
+    return [tracker.track(frames[i], i).low_res_logits.copy() for i in range(3)]
+
+
+def test_reset_starts_a_new_video_on_the_same_sessions(
+    sam2_model_dir: Path, bedroom_frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Sam2Tracker(sam2_model_dir, num_frames=8, intra_op_threads=2) as tracker:
+        sessions = dict(tracker._sessions)
+        model = tracker._model
+        first = _prompt_and_track(tracker, bedroom_frames)
+        tracker.add_points(3, 1, [[220, 340]], [1])  # queued, never tracked: dropped by reset
+        assert tracker.memory_size() > 0
+        # reset must neither re-check the graphs nor create sessions
+        import rtseg.segment.sam2.manifest as manifest_mod
+        import rtseg.segment.sam2.tracker as tracker_mod
+
+        def forbidden(*args: object, **kwargs: object) -> None:
+            raise AssertionError("reset() reloaded the model")
+
+        monkeypatch.setattr(manifest_mod, "_sha256", forbidden)
+        monkeypatch.setattr(tracker_mod, "create_session", forbidden)
+        tracker.reset()
+        assert tracker.obj_ids == [] and tracker.memory_size() == 0 and tracker.timings == {}
+        assert tracker._pending == {} and tracker._last_frame is None and tracker._video_hw is None
+        assert tracker._model is model
+        assert tracker._sessions.keys() == sessions.keys()
+        assert all(tracker._sessions[k] is s for k, s in sessions.items())
+        # another frame size is accepted: the old video's size is forgotten
+        small = np.ascontiguousarray(bedroom_frames[0][:270, :480])
+        r = tracker.track(small, 0)
+        assert r.obj_ids == [] and r.video_logits.shape == (0, 270, 480)
+        tracker.reset()
+        second = _prompt_and_track(tracker, bedroom_frames)
+        assert all(tracker._sessions[k] is s for k, s in sessions.items())
+    assert [a.shape[0] for a in first] == [1, 2, 2]  # object 2 is prompted on frame 1
+    assert [a.shape for a in first] == [b.shape for b in second]
+    for a, b in zip(first, second, strict=True):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_reset_on_an_unopened_or_closed_tracker_is_harmless(
+    sam2_model_dir: Path, bedroom_frames: list[np.ndarray], tmp_path: Path
+) -> None:
+    Sam2Tracker(tmp_path / "absent").reset()  # nothing loaded, nothing checked
+    tracker = Sam2Tracker(sam2_model_dir)
+    tracker.reset()
+    tracker.reset()
+    with pytest.raises(RuntimeError, match="not open"):
+        tracker.track(bedroom_frames[0], 0)
+    with tracker:
+        tracker.add_points(0, 1, [[210, 350]], [1])
+        assert tracker.track(bedroom_frames[0], 0).obj_ids == [1]
+    tracker.reset()  # after close
+    with tracker:  # reopening starts a new video (close forgot the last frame)
+        tracker.add_points(0, 1, [[210, 350]], [1])
+        assert tracker.track(bedroom_frames[0], 0).obj_ids == [1]

@@ -86,3 +86,17 @@ class BlurEffect:
 
     def close(self) -> None:
         pass
+
+
+def privacy_blur(image: np.ndarray, strength: float = 30.0) -> np.ndarray:
+    """The whole frame blurred beyond recognition (fail-closed output when no mask is fresh).
+
+    >>> img = np.random.default_rng(0).integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    >>> bool(privacy_blur(img).std() < img.std() / 3)
+    True
+    """
+    h, w = image.shape[:2]
+    factor = max(1.0, strength / 3.0)
+    small = cv2.resize(image, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 3.0)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -64,3 +64,16 @@ def parse_colour(text: str) -> tuple[int, int, int] | None:
     except ValueError:
         return None
     return (v >> 16) & 255, (v >> 8) & 255, v & 255
+
+
+def light_wrap(composite: np.ndarray, background: np.ndarray, alpha: np.ndarray, *, width: float = 6.0,
+               strength: float = 0.35) -> np.ndarray:
+    """Let the background's light spill over the foreground edge (compositors' "light wrap").
+
+    Inside the person, within about ``width`` pixels of the edge, the blurred background is blended
+    in with weight ``strength · (blurred background-ness)``.
+    """
+    inv_blur = cv2.GaussianBlur(1.0 - alpha, (0, 0), width)
+    wrap = cv2.multiply(inv_blur, alpha) * np.float32(strength)
+    bg_blur = cv2.GaussianBlur(background, (0, 0), width)
+    return cv2.blendLinear(bg_blur, composite, wrap, 1.0 - wrap)

@@ -8,11 +8,7 @@ import cv2
 import numpy as np
 
 from rtseg.effects.composite import blend
-
-
-def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
-    """float alpha 0..1 → uint8 0..255, rounded."""
-    return cv2.convertScaleAbs(alpha, alpha=255.0, beta=0.5) if alpha.dtype != np.uint8 else alpha
+from rtseg.imaging import alpha_to_u8
 
 
 @dataclass

@@ -10,8 +10,7 @@ import av.error
 import cv2
 import numpy as np
 
-from rtseg.effects.composite import blend, cover_resize, parse_colour
-from rtseg.effects.refine import light_wrap
+from rtseg.effects.composite import blend, cover_resize, light_wrap, parse_colour
 from rtseg.errors import SourceError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}

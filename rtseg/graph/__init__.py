@@ -1,9 +1,12 @@
-"""The stage-graph runtime: stages, bounded queues, the threaded runner and its statistics."""
+"""The stage-graph runtime: stages, bounded queues, the threaded runner, clocks and statistics."""
 
+from rtseg.graph.clock import Clock, MonotonicClock, SimulatedClock
+from rtseg.graph.limiter import Admission, FlowLimiter
 from rtseg.graph.pipeline import Pipeline
-from rtseg.graph.queues import EOS, BoundedQueue, Policy
-from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage
+from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
+from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage, Worker
 from rtseg.graph.stats import RunStats
 
-__all__ = ["EOS", "BoundedQueue", "FanOutSink", "Pipeline", "Policy", "ProcessStage", "RunStats",
-           "SinkStage", "SourceStage", "Stage"]
+__all__ = ["EOS", "Admission", "BoundedQueue", "Clock", "FanOutSink", "FlowLimiter", "MonotonicClock", "Pipeline",
+           "Policy", "ProcessStage", "RunStats", "SimulatedClock", "SinkStage", "SourceStage", "Stage", "Stopped",
+           "Worker"]

@@ -1,72 +1,123 @@
-"""The pipeline runner: one thread per stage, bounded queues between them.
+"""The pipeline runner: one thread per stage, bounded queues between them, every thread owned.
 
-The first exception raised in any stage sets a shared stop event; every queue wait watches that
-event, so all threads leave promptly, every opened stage is closed (sinks without ``finish()``, which
-discards partial output), and the original exception is re-raised in the caller with its traceback.
+The source is opened first; the :class:`~rtseg.frame.StreamInfo` it returns is handed to every other
+stage's ``open(info)``. Then the runtime starts one thread per stage plus every worker the stages
+declare (:meth:`~rtseg.graph.stage.Stage.workers`). The first exception raised anywhere sets a shared
+stop event; every queue wait watches that event, so all threads leave promptly. Workers are stopped
+and joined before any stage is closed (a stage is never closed under a running thread of its own),
+every opened stage is closed (sinks without ``finish()``, which discards partial output), and the
+original exception is re-raised in the caller with its traceback.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
 
 from rtseg.errors import PipelineError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
-from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage
+from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage, Worker
 from rtseg.graph.stats import RunStats
+from rtseg.imaging import resize_image
+
+log = logging.getLogger("rtseg")
 
 OutputCallback = Callable[[Frame, RunStats], None]
+StartCallback = Callable[[StreamInfo], None]
+
+STOP_DEADLINE_S = 10.0
+"""How long a worker may take to stop before the run is reported as stuck (by the worker's name)."""
+
+
+class _CollectSink(SinkStage):
+    """Hands every output frame to :meth:`Pipeline.frames` through a bounded queue."""
+
+    name = "frames"
+
+    def __init__(self, queue: BoundedQueue[Frame], stop: threading.Event) -> None:
+        self.queue, self.stop = queue, stop
+
+    def process(self, frame: Frame) -> None:
+        self.queue.put(frame, self.stop)
+
+    def finish(self) -> None:
+        self.queue.put(EOS, self.stop)
+
+
+class _Controls(Stage):
+    """Owner of the workers that belong to no stage (live controls: adaptive loop, status line)."""
+
+    name = "controls"
+
+    def __init__(self, workers: Sequence[Worker]) -> None:
+        self._workers = list(workers)
+
+    def add(self, workers: Sequence[Worker]) -> None:
+        self._workers.extend(workers)
+
+    def workers(self) -> Sequence[Worker]:
+        return self._workers
 
 
 class Pipeline:
-    """A linear stage graph ``source → stages… → sink`` run with one thread per stage.
+    """A linear stage graph ``source → stages… → sinks`` run with one thread per stage.
 
     ``policy`` defaults to ``drop_oldest`` for live sources and ``block`` otherwise. With
     ``finish_on_interrupt`` (live use) the first Ctrl-C ends the stream cleanly, so recordings are
-    kept; a second Ctrl-C aborts.
+    kept; a second Ctrl-C aborts. ``on_start`` is called with the stream info once the source is
+    open, ``on_output`` after each frame left the sinks. ``workers`` are threads of no stage (live
+    controls) that the pipeline runs, stops and joins like the stages' own.
 
     >>> from rtseg.sources.synthetic import SyntheticSource
     >>> from rtseg.sinks.null import NullSink
-    >>> stats = Pipeline(SyntheticSource(64, 48, frames=5), [], NullSink()).run()
-    >>> stats.frames_out
+    >>> Pipeline(SyntheticSource(64, 48, frames=5), [], NullSink()).run().frames_out
     5
+    >>> [f.index for f in Pipeline(SyntheticSource(64, 48, frames=3), []).frames()]
+    [0, 1, 2]
     """
 
     def __init__(
         self,
         source: SourceStage,
         stages: Sequence[ProcessStage],
-        sink: SinkStage | Sequence[SinkStage],
+        sinks: SinkStage | Sequence[SinkStage] = (),
         *,
         queue_size: int = 4,
         policy: Policy | None = None,
         on_output: OutputCallback | None = None,
+        on_start: StartCallback | None = None,
         finish_on_interrupt: bool = False,
+        stop_deadline_s: float = STOP_DEADLINE_S,
+        workers: Sequence[Worker] = (),
     ) -> None:
         self.source = source
         self.stages = list(stages)
-        self.sink = sink if isinstance(sink, SinkStage) else FanOutSink(list(sink))
+        self.sinks: list[SinkStage] = [sinks] if isinstance(sinks, SinkStage) else list(sinks)
         self.policy = policy or (Policy.DROP_OLDEST if source.live else Policy.BLOCK)
         self.queue_size = queue_size
         self.on_output = on_output
+        self.on_start = on_start
         self.finish_on_interrupt = finish_on_interrupt
+        self.stop_deadline_s = stop_deadline_s
+        self.controls = _Controls(workers)
         self.stats = RunStats()
+        self.info: StreamInfo | None = None
+        """The source's stream info, once the run has opened it."""
+        self.queues: list[BoundedQueue[Frame]] = []
         self._stop = threading.Event()
         self._source_stop = threading.Event()
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self._ran = False
-        names = [s.name for s in self._all_stages]
-        self.queues: list[BoundedQueue[Frame]] = [
-            BoundedQueue(queue_size, self.policy, name=f"{a}->{b}") for a, b in itertools.pairwise(names)
-        ]
 
-    @property
-    def _all_stages(self) -> list[Stage]:
-        return [self.source, *self.stages, self.sink]
+    def add_workers(self, workers: Sequence[Worker]) -> None:
+        """Threads of no stage (live controls) for the pipeline to run, stop and join; before ``run()``."""
+        self.controls.add(workers)
 
     def request_stop(self) -> None:
         """End the stream after the current frame; frames already in flight are still delivered."""
@@ -77,23 +128,36 @@ class Pipeline:
         """Stop every stage now; partial outputs are discarded."""
         self._stop.set()
 
-    def _fail(self, stage: Stage, exc: BaseException) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _fail(self, who: str, exc: BaseException) -> None:
         with self._error_lock:
             if self._error is None:
-                exc.add_note(f"(raised in rtseg stage '{stage.name}')")
+                exc.add_note(f"(raised in rtseg stage '{who}')")
                 self._error = exc
         self._stop.set()
 
-    # -- workers ---------------------------------------------------------------------------------
+    # -- threads ---------------------------------------------------------------------------------
 
     def _run_source(self, out: BoundedQueue[Frame]) -> None:
-        src, stats, stop = self.source, self.stats, self._stop
+        src, stats, stop, info = self.source, self.stats, self._stop, self.info
+        assert info is not None
+        size = info.size
         try:
             while not stop.is_set() and not self._source_stop.is_set():
                 t0 = time.perf_counter()
                 frame = src.read()
                 if frame is None:
                     break
+                if (frame.width, frame.height) != size:
+                    # The one place a change of frame size is handled: back to the stream's size.
+                    if not stats.size_changes:
+                        log.info("input frames changed size to %dx%d; scaling them to %dx%d",
+                                 frame.width, frame.height, *size)
+                    stats.size_changes += 1
+                    frame.image = resize_image(frame.image, *size)
                 stats.record_stage(src.name, time.perf_counter() - t0)
                 stats.frames_in += 1
                 out.put(frame, stop)
@@ -101,7 +165,7 @@ class Pipeline:
         except Stopped:
             pass
         except BaseException as exc:
-            self._fail(src, exc)
+            self._fail(src.name, exc)
 
     def _run_process(self, stage: ProcessStage, inq: BoundedQueue[Frame], out: BoundedQueue[Frame]) -> None:
         stats, stop = self.stats, self._stop
@@ -118,8 +182,7 @@ class Pipeline:
                 t1 = time.perf_counter()
                 stats.record_stage(stage.name, t1 - t0)
                 if result is None:
-                    with stats._lock:
-                        stats.drops_by_queue[stage.name] = stats.drops_by_queue.get(stage.name, 0) + 1
+                    stats.count_drop(stage.name)
                     continue
                 result.stamps[start_key] = t0
                 result.stamps[end_key] = t1
@@ -127,10 +190,10 @@ class Pipeline:
         except Stopped:
             pass
         except BaseException as exc:
-            self._fail(stage, exc)
+            self._fail(stage.name, exc)
 
-    def _run_sink(self, inq: BoundedQueue[Frame]) -> None:
-        sink, stats, stop = self.sink, self.stats, self._stop
+    def _run_sink(self, sink: SinkStage, inq: BoundedQueue[Frame]) -> None:
+        stats, stop = self.stats, self._stop
         try:
             while True:
                 item = inq.get(stop)
@@ -148,15 +211,33 @@ class Pipeline:
         except Stopped:
             pass
         except BaseException as exc:
-            self._fail(sink, exc)
+            self._fail(sink.name, exc)
+
+    def _run_worker(self, stage: Stage, worker: Worker, stop: threading.Event) -> None:
+        try:
+            worker.run(stop)
+        except Stopped:
+            pass
+        except BaseException as exc:
+            self._fail(f"{stage.name}/{worker.name}", exc)
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _open_all(self) -> list[Stage]:
+    def _sink_stage(self) -> SinkStage:
+        if not self.sinks:
+            raise PipelineError("a pipeline needs at least one sink (or iterate it with frames())")
+        return self.sinks[0] if len(self.sinks) == 1 else FanOutSink(self.sinks)
+
+    def _open_all(self, sink: SinkStage) -> list[Stage]:
         opened: list[Stage] = []
         try:
-            for stage in self._all_stages:
-                stage.open()
+            info = self.source.open()
+            opened.append(self.source)
+            self.info = info
+            if self.on_start is not None:
+                self.on_start(info)
+            for stage in [*self.stages, sink]:
+                stage.open(info)
                 opened.append(stage)
         except BaseException:
             self._close_all(opened)
@@ -173,6 +254,24 @@ class Pipeline:
                 first = first or exc
         return first
 
+    def _stop_workers(self, workers: list[tuple[Stage, Worker, threading.Thread]],
+                      worker_stop: threading.Event) -> set[Stage]:
+        """Stop and join every worker; the stages whose workers did not stop in time."""
+        worker_stop.set()
+        for _, worker, _ in workers:
+            if worker.wake is not None:
+                worker.wake()
+        deadline = time.monotonic() + self.stop_deadline_s
+        stuck: set[Stage] = set()
+        for stage, worker, thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.add(stage)
+                self._fail(stage.name, PipelineError(
+                    f"stage '{stage.name}' did not stop its worker '{worker.name}' within "
+                    f"{self.stop_deadline_s:g} s; its resources were left open"))
+        return stuck
+
     def run(self) -> RunStats:
         """Open every stage, run until end of stream, close everything, and return the stats.
 
@@ -182,16 +281,26 @@ class Pipeline:
         if self._ran:
             raise PipelineError("a Pipeline can run only once; build a new one")
         self._ran = True
-        opened = self._open_all()
+        sink = self._sink_stage()
+        names = [s.name for s in [self.source, *self.stages, sink]]
+        self.queues = [BoundedQueue(self.queue_size, self.policy, name=f"{a}->{b}")
+                       for a, b in itertools.pairwise(names)]
+        opened = self._open_all(sink)
         q = self.queues
         threads = [threading.Thread(target=self._run_source, args=(q[0],), name=f"rtseg-{self.source.name}")]
         for i, stage in enumerate(self.stages):
             threads.append(threading.Thread(target=self._run_process, args=(stage, q[i], q[i + 1]),
                                             name=f"rtseg-{stage.name}"))
-        threads.append(threading.Thread(target=self._run_sink, args=(q[-1],), name=f"rtseg-{self.sink.name}"))
+        threads.append(threading.Thread(target=self._run_sink, args=(sink, q[-1]), name=f"rtseg-{sink.name}"))
+        worker_stop = threading.Event()
+        workers = [(stage, w, threading.Thread(target=self._run_worker, args=(stage, w, worker_stop),
+                                               name=f"rtseg-{stage.name}-{w.name}", daemon=True))
+                   for stage in [*opened, self.controls] for w in stage.workers()]
         for t in threads:
             t.daemon = True
         self.stats.start()
+        for _, _, t in workers:
+            t.start()
         for t in threads:
             t.start()
         aborted = False
@@ -209,10 +318,11 @@ class Pipeline:
                 else:
                     aborted = True
                     self._stop.set()
+        stuck = self._stop_workers(workers, worker_stop)
         self.stats.stop()
         self.stats.drops_by_queue.update({qq.name: qq.dropped for qq in q if qq.dropped})
         self.stats.dropped = sum(self.stats.drops_by_queue.values())
-        close_error = self._close_all(opened)
+        close_error = self._close_all([s for s in opened if s not in stuck])
         if self._error is not None:
             raise self._error
         if aborted:
@@ -220,3 +330,50 @@ class Pipeline:
         if close_error is not None:
             raise close_error
         return self.stats
+
+    def frames(self) -> Iterator[Frame]:
+        """Run the pipeline and yield each output frame (for your own sink).
+
+        The frames pass through the pipeline's own sinks first, if it has any. Leaving the loop
+        early stops the pipeline and discards partial outputs; an error in any stage is raised here.
+        """
+        if self._ran:
+            raise PipelineError("a Pipeline can run only once; build a new one")
+        out: BoundedQueue[Frame] = BoundedQueue(self.queue_size, Policy.BLOCK, name="frames")
+        self.sinks.append(_CollectSink(out, self._stop))
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                failure.append(exc)
+                self._stop.set()
+
+        runner = threading.Thread(target=run, name="rtseg-pipeline", daemon=True)
+        runner.start()
+        finished = False
+        try:
+            while True:
+                try:
+                    item = out.get(self._stop)
+                except Stopped:
+                    break
+                if item is EOS:
+                    finished = True
+                    break
+                assert isinstance(item, Frame)
+                yield item
+        finally:
+            if not finished:
+                self._stop.set()
+            runner.join()
+        if failure and not (isinstance(failure[0], KeyboardInterrupt) and not finished):
+            raise failure[0]
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.abort()

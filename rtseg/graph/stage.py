@@ -1,18 +1,67 @@
 """Stage lifecycle: ``open()`` once, ``process()`` per frame, ``close()`` once.
 
-As with MediaPipe calculators, nothing heavy happens in ``__init__``; ``open()`` acquires resources
-(files, models, devices) and ``close()`` releases them. The pipeline calls ``close()`` only on stages
-whose ``open()`` succeeded, and ``close()`` must be idempotent. Sinks also have ``finish()``, called
-once after the last frame on a clean end of stream: that is where a file sink commits its output. A
-sink closed without ``finish()`` discards what it wrote, so a failed run leaves nothing half-written.
+As with MediaPipe calculators, nothing heavy happens in ``__init__``. A source's ``open()`` acquires
+its input and returns the :class:`~rtseg.frame.StreamInfo`; every other stage's ``open(info)``
+receives it and acquires its own resources (models, files, devices). The pipeline calls ``close()``
+only on stages whose ``open()`` succeeded, and ``close()`` must be idempotent. Sinks also have
+``finish()``, called once after the last frame on a clean end of stream: that is where a file sink
+commits its output. A sink closed without ``finish()`` discards what it wrote, so a failed run
+leaves nothing half-written.
+
+A stage that needs a thread of its own (the inference worker behind the flow limiter, a camera
+grabber) does not start it: it declares it in :meth:`Stage.workers` and the pipeline runs it, stops
+it and joins it before anything is closed.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A thread a stage needs, run by the pipeline: ``run(stop)`` returns once ``stop`` is set.
+
+    An exception raised by ``run`` fails the pipeline like one raised by a stage. ``wake`` (optional)
+    is called after ``stop`` is set, to interrupt a wait the event does not reach.
+    """
+
+    name: str
+    run: Callable[[threading.Event], None]
+    wake: Callable[[], None] | None = None
+
+
+class WorkerThreads:
+    """Runs a stage's workers when no pipeline does (a source used on its own with ``with``)."""
+
+    def __init__(self, stage: Stage, deadline_s: float = 10.0) -> None:
+        self.stage, self.deadline_s = stage, deadline_s
+        self._stop = threading.Event()
+        self._threads: list[tuple[Worker, threading.Thread]] = []
+
+    def start(self) -> None:
+        for w in self.stage.workers():
+            t = threading.Thread(target=w.run, args=(self._stop,), name=f"rtseg-{self.stage.name}-{w.name}",
+                                 daemon=True)
+            t.start()
+            self._threads.append((w, t))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w, _ in self._threads:
+            if w.wake is not None:
+                w.wake()
+        for w, t in self._threads:
+            t.join(self.deadline_s)
+            if t.is_alive():
+                raise RuntimeError(f"stage '{self.stage.name}' did not stop its worker '{w.name}'")
+        self._threads.clear()
 
 
 class Stage(ABC):  # noqa: B024 - the lifecycle hooks are optional by design
@@ -20,31 +69,23 @@ class Stage(ABC):  # noqa: B024 - the lifecycle hooks are optional by design
 
     name: str = "stage"
 
-    def open(self) -> None:  # noqa: B027 - optional hook
-        """Acquire resources. Called once, in the caller's thread, before any frame."""
-
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Idempotent; called once ``open()`` has succeeded, also after errors."""
 
-    def __enter__(self) -> Stage:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def workers(self) -> Sequence[Worker]:
+        """Threads the pipeline runs for this stage between ``open()`` and ``close()``."""
+        return ()
 
 
 class SourceStage(Stage):
-    """Produces frames. ``read()`` returns the next frame, or None at end of stream."""
+    """Produces frames. ``open()`` returns the stream's info; ``read()`` the next frame or None at the end."""
 
     name = "source"
     live: bool = False
     """True for sources whose frames arrive on a clock (camera, realtime replay)."""
+
+    @abstractmethod
+    def open(self) -> StreamInfo: ...
 
     @abstractmethod
     def read(self) -> Frame | None: ...
@@ -52,9 +93,27 @@ class SourceStage(Stage):
     def request_stop(self) -> None:
         """Ask a (live) source to end its stream at the next frame. Called from another thread."""
 
+    def __enter__(self) -> SourceStage:
+        self.open()
+        self._threads = WorkerThreads(self)
+        self._threads.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            threads = getattr(self, "_threads", None)
+            if threads is not None:
+                threads.stop()
+        finally:
+            self.close()
+
 
 class ProcessStage(Stage):
     """Transforms frames. ``process()`` returns the frame to pass on, or None to drop it."""
+
+    def open(self, info: StreamInfo) -> None:  # noqa: B027 - optional hook
+        """Acquire resources for a stream described by ``info``. Called once, before any frame."""
 
     @abstractmethod
     def process(self, frame: Frame) -> Frame | None: ...
@@ -65,10 +124,13 @@ class SinkStage(Stage):
 
     name = "sink"
 
+    def open(self, info: StreamInfo) -> None:  # noqa: B027 - optional hook
+        """Acquire the output for a stream described by ``info``. Called once, before any frame."""
+
     @abstractmethod
     def process(self, frame: Frame) -> None: ...
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # noqa: B027 - optional hook
         """Commit the output (flush encoders, rename temporary files). Only on success."""
 
 
@@ -77,16 +139,19 @@ class FanOutSink(SinkStage):
 
     name = "sinks"
 
-    def __init__(self, sinks: list[SinkStage]) -> None:
+    def __init__(self, sinks: Sequence[SinkStage]) -> None:
         if not sinks:
             raise ValueError("FanOutSink needs at least one sink")
-        self.sinks = sinks
+        self.sinks = list(sinks)
         self._opened: list[SinkStage] = []
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
         for sink in self.sinks:
-            sink.open()
+            sink.open(info)
             self._opened.append(sink)
+
+    def workers(self) -> Sequence[Worker]:
+        return [w for sink in self.sinks for w in sink.workers()]
 
     def process(self, frame: Frame) -> None:
         for sink in self.sinks:

@@ -49,6 +49,8 @@ class RunStats:
     latency_times: list[float] = field(default_factory=list)
     duration_s: float = 0.0
     cpu_seconds: float = 0.0
+    size_changes: int = 0
+    """Frames the source delivered at another size than its stream info (scaled back)."""
     extra: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
@@ -65,6 +67,10 @@ class RunStats:
     def record_stage(self, name: str, seconds: float) -> None:
         with self._lock:
             self.stage_seconds.setdefault(name, []).append(seconds)
+
+    def count_drop(self, where: str) -> None:
+        with self._lock:
+            self.drops_by_queue[where] = self.drops_by_queue.get(where, 0) + 1
 
     def record_output(self, t_in: float, t_out: float) -> None:
         with self._lock:
@@ -102,6 +108,8 @@ class RunStats:
             "cpu_percent": round(self.cpu_percent, 1),
             "max_rss_mb": round(max_rss_mb(), 1),
         }
+        if self.size_changes:
+            doc["size_changes"] = self.size_changes
         doc.update(self.extra)
         return doc
 

@@ -1,27 +1,11 @@
-"""Segmenters: the Segmenter protocol, MediaPipe selfie, and (optionally) SAM 2 through ONNX Runtime."""
+"""Segmenters: one protocol, one registry (MediaPipe selfie, its ROI pass, SAM 2), and the segment stage."""
 
 from __future__ import annotations
 
-from rtseg.errors import ConfigError
-from rtseg.segment.base import Segmenter, SegmentStage, upsample_alpha
+from rtseg.segment.base import EveryKth, NewestFrame, Schedule, Segmenter
+from rtseg.segment.registry import MODELS, ModelEntry, ModelOptions, create_segmenter, model_entry, model_names
 from rtseg.segment.selfie import SelfieSegmenter, SelfieVariant
+from rtseg.segment.stage import SegmentStage
 
-SELFIE_MODELS = {
-    "selfie": SelfieVariant.AUTO,
-    "selfie-square": SelfieVariant.SQUARE,
-    "selfie-landscape": SelfieVariant.LANDSCAPE,
-}
-
-
-def create_segmenter(model: str, file: str | None = None, sha256: str | None = None) -> Segmenter:
-    """Build a segmenter by model name (``selfie``, ``selfie-square``, ``selfie-landscape``).
-
-    ``file`` replaces the bundled model file; ``sha256``, if given, is checked before loading.
-    """
-    if model in SELFIE_MODELS:
-        return SelfieSegmenter(SELFIE_MODELS[model], model_path=file, model_sha256=sha256)
-    raise ConfigError(f"unknown model {model!r}; expected one of: {', '.join(SELFIE_MODELS)}")
-
-
-__all__ = ["SELFIE_MODELS", "SegmentStage", "Segmenter", "SelfieSegmenter", "SelfieVariant",
-           "create_segmenter", "upsample_alpha"]
+__all__ = ["MODELS", "EveryKth", "ModelEntry", "ModelOptions", "NewestFrame", "Schedule", "SegmentStage",
+           "Segmenter", "SelfieSegmenter", "SelfieVariant", "create_segmenter", "model_entry", "model_names"]

@@ -1,75 +1,62 @@
-"""The Segmenter protocol and the stage that runs one."""
+"""The Segmenter protocol every model implements, and the scheduling policies of the segment stage."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import cv2
-import numpy as np
-
-from rtseg.frame import Frame
-from rtseg.graph.stage import ProcessStage
+from rtseg.frame import Frame, MaskResult, StreamInfo
 
 
 @runtime_checkable
 class Segmenter(Protocol):
-    """Frame in, foreground alpha out.
+    """Frame in, :class:`~rtseg.frame.MaskResult` out.
 
-    ``segment`` takes an RGB uint8 image (H, W, 3) and returns float32 alpha in 0..1 with shape
-    (h, w), either at the model's resolution or at the frame's; :class:`SegmentStage` upsamples to
-    the frame once. ``open``/``close`` load and free the model (``close`` idempotent).
+    ``segment`` takes a frame (RGB uint8 image, index, timestamp) and returns the mask result for
+    it, or for another frame it belongs to (a live SAM 2 result for the frame the user clicked), or
+    None when there is nothing to segment yet (SAM 2 before any prompt). ``open``/``close`` load and
+    free the model (``close`` idempotent; ``open`` may use the stream's info, e.g. its length); ``reset`` forgets everything learned from earlier frames
+    (smoothing history, ROI, SAM 2's prompts and memory) and keeps the loaded model.
     """
 
     name: str
 
-    def open(self) -> None: ...
+    def open(self, info: StreamInfo | None = None) -> None: ...
 
-    def segment(self, image: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray: ...
+    def segment(self, frame: Frame) -> MaskResult | None: ...
+
+    def reset(self) -> None: ...
 
     def close(self) -> None: ...
 
 
-def upsample_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize alpha (float32, 0..1) to (height, width) with bilinear interpolation, once."""
-    if alpha.ndim == 3:
-        alpha = alpha[..., 0]
-    if alpha.shape == (height, width):
-        return np.ascontiguousarray(alpha, dtype=np.float32)
-    return cv2.resize(alpha.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
+@dataclass(frozen=True)
+class EveryKth:
+    """Files: segment frames 0, K, 2K, … in order, in the stage's thread (deterministic).
+
+    The frames between leave ``alpha`` None for the carry stage to fill.
+    """
+
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"infer_every must be >= 1, got {self.k}")
 
 
-class SegmentStage(ProcessStage):
-    """Runs a :class:`Segmenter` on each frame and stores its alpha (upsampled to the frame by default)."""
+@dataclass(frozen=True)
+class NewestFrame:
+    """Live: segment the newest frame in a worker thread behind a flow limiter (one in flight).
 
-    name = "segment"
+    Every frame goes on with the newest mask: its own if it is ready within ``max_wait_s``, else the
+    newest one (an older frame's, for the carry stage to move). ``max_in_queue`` frames may wait
+    behind the one in inference (0: MediaPipe's default, drop at once). ``warmup`` runs one inference
+    on a blank frame at ``open()`` so the first frames do not pay for the model's first run.
+    """
 
-    def __init__(self, segmenter: Segmenter, *, upsample: bool = True, infer_every: int = 1) -> None:
-        if infer_every < 1:
-            raise ValueError(f"infer_every must be >= 1, got {infer_every}")
-        self.segmenter = segmenter
-        self.upsample = upsample
-        self.infer_every = infer_every
-        """Run the model on every K-th frame only; the frames between leave ``alpha`` None for the
-        carry stage to fill (deterministic carry-forward on files)."""
-        self._open = False
+    max_wait_s: float = 0.02
+    max_in_queue: int = 0
+    warmup: bool = True
 
-    def open(self) -> None:
-        self.segmenter.open()
-        self._open = True
 
-    def process(self, frame: Frame) -> Frame:
-        if frame.index % self.infer_every:
-            frame.alpha = None
-            return frame
-        ts = frame.timestamp
-        alpha = self.segmenter.segment(frame.image, None if ts is None else int(ts * 1000))
-        if alpha.ndim == 3:
-            alpha = alpha[..., 0]
-        # Without upsampling the alpha stays at model/working resolution for the mask stage.
-        frame.alpha = upsample_alpha(alpha, frame.width, frame.height) if self.upsample else alpha
-        return frame
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            self.segmenter.close()
+Schedule = EveryKth | NewestFrame

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.segment.selfie import SelfieSegmenter, SelfieVariant
 
 WORK_LONG_SIDE = 480
@@ -76,7 +77,7 @@ class RoiSegmenter:
 
     >>> import numpy as np
     >>> with RoiSegmenter() as seg:  # doctest: +SKIP
-    ...     seg.segment(np.zeros((720, 1280, 3), np.uint8)).shape
+    ...     seg.infer(np.zeros((720, 1280, 3), np.uint8)).shape
     (270, 480)
     """
 
@@ -100,7 +101,7 @@ class RoiSegmenter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo | None = None) -> None:
         self._full.open()
         self._crop.open()
         self._prev = None
@@ -109,9 +110,18 @@ class RoiSegmenter:
     def _full_pass(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         self.stats.full_passes += 1
         self._since_full = 0
-        return cv2.resize(self._full.segment(image), size, interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(self._full.infer(image), size, interpolation=cv2.INTER_LINEAR)
 
-    def segment(self, image: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
+    def segment(self, frame: Frame) -> MaskResult:
+        return MaskResult(frame.index, self.infer(frame.image))
+
+    def reset(self) -> None:
+        """Forget the tracked region: the next frame gets a full-frame pass."""
+        self._prev = None
+        self._since_full = 0
+
+    def infer(self, image: np.ndarray) -> np.ndarray:
+        """Person alpha of an RGB uint8 image at the working resolution (:func:`work_size`)."""
         h, w = image.shape[:2]
         ww, wh = work_size(w, h)
         need_full = (self._prev is None or self._prev.shape != (wh, ww)
@@ -151,7 +161,7 @@ class RoiSegmenter:
         x0, y0 = round(x * sx), round(y * sy)
         x1, y1 = min(w, round((x + s) * sx)), min(h, round((y + s) * sy))
         crop = image[y0:y1, x0:x1]
-        mask = self._crop.segment(crop)
+        mask = self._crop.infer(crop)
         out = np.zeros((wh, ww), np.float32)
         out[y:y + s, x:x + s] = cv2.resize(mask, (s, s), interpolation=cv2.INTER_LINEAR)
         return out

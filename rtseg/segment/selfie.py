@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from rtseg.errors import ModelError
+from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.segment.models import bundled_model, verify_sha256
 
 
@@ -73,7 +74,7 @@ class SelfieSegmenter:
 
     >>> import numpy as np
     >>> with SelfieSegmenter("square") as seg:  # doctest: +SKIP
-    ...     seg.segment(np.zeros((720, 1280, 3), np.uint8)).shape
+    ...     seg.infer(np.zeros((720, 1280, 3), np.uint8)).shape
     (256, 256)
     """
 
@@ -94,7 +95,7 @@ class SelfieSegmenter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo | None = None) -> None:
         if self.variant is not SelfieVariant.AUTO or self.model_path is not None:
             self._load(SelfieVariant.SQUARE if self.variant is SelfieVariant.AUTO else self.variant)
         else:
@@ -138,7 +139,14 @@ class SelfieSegmenter:
     def active_variant(self) -> SelfieVariant | None:
         return self._active
 
-    def segment(self, image: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
+    def segment(self, frame: Frame) -> MaskResult:
+        return MaskResult(frame.index, self.infer(frame.image))
+
+    def reset(self) -> None:
+        """Nothing is carried between frames; the loaded model stays."""
+
+    def infer(self, image: np.ndarray) -> np.ndarray:
+        """Person alpha of an RGB uint8 image at the model's resolution (float32, 0..1)."""
         import mediapipe as mp
 
         if self._segmenter is None:

@@ -1,4 +1,9 @@
-"""Per-frame image outputs: mask PNGs and RGBA/RGB PNG folders."""
+"""Per-frame image outputs: mask PNGs and RGBA/RGB PNG folders.
+
+One naming rule for every per-frame file: an image-folder input keeps each image's name
+(``00000.jpg`` → ``00000.png``, so masks line up with DAVIS-style annotations); a video input's
+frames are numbered with five digits from 0 (``00000.png``, ``00001.png``, …), as DAVIS and SAM 2 do.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,40 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from rtseg.effects.cutout import alpha_to_u8
 from rtseg.errors import SinkError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
+from rtseg.imaging import alpha_to_u8
 from rtseg.sinks.atomic import AtomicDir
 
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
 
 def frame_filename(frame: Frame, suffix: str = ".png") -> str:
-    """``00000.png`` for an image named ``00000.jpg``; ``000042.png`` for video frame 42."""
-    return f"{frame.name}{suffix}" if frame.name is not None else f"{frame.index:06d}{suffix}"
+    """``00000.png`` for an image named ``00000.jpg``; ``00042.png`` for video frame 42.
+
+    >>> import numpy as np
+    >>> frame_filename(Frame(np.zeros((1, 1, 3), np.uint8), 42)), frame_filename(Frame(np.zeros((1, 1, 3), np.uint8), 0, name="a"))
+    ('00042.png', 'a.png')
+    """
+    return f"{frame.name}{suffix}" if frame.name is not None else f"{frame.index:05d}{suffix}"
+
+
+def davis_palette() -> list[int]:
+    """The PASCAL VOC / DAVIS 2017 palette (id 1 red, 2 green, 3 yellow, ...), flat RGB list."""
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
 
 
 class _PngFolderSink(SinkStage):
@@ -29,12 +55,15 @@ class _PngFolderSink(SinkStage):
         self._tmp: Path | None = None
         self.written = 0
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
         self._tmp = self._atomic.open()
 
-    def _write(self, frame: Frame, image: np.ndarray) -> None:
+    def _path(self, frame: Frame) -> Path:
         assert self._tmp is not None, "open() first"
-        path = self._tmp / frame_filename(frame)
+        return self._tmp / frame_filename(frame)
+
+    def _write(self, frame: Frame, image: np.ndarray) -> None:
+        path = self._path(frame)
         if not cv2.imwrite(str(path), image, PNG_FAST):
             raise SinkError(f"cannot write {path}")
         self.written += 1
@@ -49,11 +78,26 @@ class _PngFolderSink(SinkStage):
 
 
 class MaskSink(_PngFolderSink):
-    """One 8-bit grey PNG per frame: alpha 0..1 scaled to 0..255."""
+    """One PNG per frame: the alpha as 8-bit grey (0..255), or, for models that track objects (SAM 2),
+    each pixel's object id (0 background) with the DAVIS palette."""
 
     name = "masks"
 
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        super().__init__(directory)
+        self._palette = davis_palette()
+
     def process(self, frame: Frame) -> None:
+        if frame.objects is not None:
+            img = Image.fromarray(frame.objects.id_map(), mode="P")
+            img.putpalette(self._palette)
+            path = self._path(frame)
+            try:
+                img.save(path, optimize=False, compress_level=1)
+            except OSError as exc:
+                raise SinkError(f"cannot write {path}: {exc}") from exc
+            self.written += 1
+            return
         if frame.alpha is None:
             raise SinkError("mask sink got a frame without alpha")
         self._write(frame, alpha_to_u8(np.clip(frame.alpha, 0.0, 1.0)))

@@ -1,9 +1,9 @@
-"""A preview window (OpenCV highgui) with hotkeys and an optional stats overlay.
+"""A preview window (OpenCV highgui): keys and mouse clicks go to callbacks, an overlay comes from one.
 
 Every highgui call happens in the sink's thread (the window is created on the first frame and
-destroyed at the end), because GUI toolkits want one thread per window. Keys go through the pure
-:func:`rtseg.live.hotkeys.handle_key`; see that module for the key map. With SAM 2, mouse clicks go
-through the pure :func:`rtseg.live.prompts.handle_mouse` (left include, right exclude, ``c`` clears).
+destroyed at the end), because GUI toolkits want one thread per window. The sink knows nothing of
+what keys mean: the job's live controls (hotkeys, click-to-track) are wired in by the builder as
+``on_key``, ``on_mouse`` and ``decorate``. An RGBA output (cutout) is shown over a checkerboard.
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ import cv2
 import numpy as np
 
 from rtseg.errors import SinkError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
-from rtseg.live.hotkeys import HELP_LINE, LiveControls
-from rtseg.live.prompts import CLEAR_KEYS, INCLUDE, Click, PromptControls
 
 WINDOW = "rtseg preview"
+QUIT_KEY = ord("q")
+
+KeyHandler = Callable[[int], None]
+MouseHandler = Callable[[int, int, int, Frame], None]
+"""(OpenCV mouse event, x, y, the frame on screen)."""
+Decorate = Callable[[np.ndarray], np.ndarray]
 
 
 def display_problem() -> str | None:
@@ -50,40 +54,39 @@ def draw_overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
     return out
 
 
-def draw_clicks(image: np.ndarray, clicks: tuple[Click, ...]) -> np.ndarray:
-    """``image`` (RGB) with a green dot per include click and a red one per exclude click."""
-    if not clicks:
-        return image
-    out = image.copy()
-    radius = max(4, image.shape[1] // 160)
-    for c in clicks:
-        colour = (0, 220, 0) if c.label == INCLUDE else (230, 0, 0)
-        centre = (round(c.x), round(c.y))
-        cv2.circle(out, centre, radius + 2, (255, 255, 255), -1, cv2.LINE_AA)
-        cv2.circle(out, centre, radius, colour, -1, cv2.LINE_AA)
-    return out
+def over_checkerboard(rgba: np.ndarray, cell: int = 16) -> np.ndarray:
+    """An RGBA image shown over a grey checkerboard (how editors show transparency).
+
+    >>> over_checkerboard(np.zeros((2, 2, 4), np.uint8))[0, 0].tolist()
+    [204, 204, 204]
+    """
+    h, w = rgba.shape[:2]
+    ys, xs = np.indices((h, w))
+    board = np.where(((ys // cell + xs // cell) % 2 == 0)[..., None], 204, 153).astype(np.float32)
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return (rgba[..., :3] * a + board * (1.0 - a)).astype(np.uint8)
 
 
 class PreviewSink(SinkStage):
-    """Show each composite in a window; keys change ``controls`` (effect, blur, background, quit…).
+    """Show each composite in a window; keys go to ``on_key``, clicks to ``on_mouse``.
 
-    ``status`` gives the text of the stats overlay (fps, latency, drops) when it is switched on.
-    Fails at ``open()`` with a :class:`~rtseg.errors.SinkError` when there is no display.
+    ``decorate`` draws on the image before it is shown (stats overlay, clicked points). Closing the
+    window with the mouse sends ``q`` to ``on_key``. Fails at ``open()`` with a
+    :class:`~rtseg.errors.SinkError` when there is no display.
     """
 
     name = "preview"
 
-    def __init__(self, controls: LiveControls, *, status: Callable[[], list[str]] | None = None,
-                 title: str = WINDOW, prompts: PromptControls | None = None) -> None:
-        self.controls = controls
-        self.status = status
+    def __init__(self, *, on_key: KeyHandler | None = None, on_mouse: MouseHandler | None = None,
+                 decorate: Decorate | None = None, title: str = WINDOW) -> None:
+        self.on_key = on_key
+        self.on_mouse = on_mouse
+        self.decorate = decorate
         self.title = title
-        self.prompts = prompts
-        """Click-to-track (SAM 2): clicks on the window become prompts on the frame shown."""
         self._window = False
         self._shown: Frame | None = None
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
         problem = display_problem()
         if problem is not None:
             raise SinkError(f"cannot open the preview window: {problem}; run without --preview "
@@ -97,37 +100,30 @@ class PreviewSink(SinkStage):
         except cv2.error as exc:
             raise SinkError(f"cannot open the preview window: {exc}") from exc
         self._window = True
-        if self.prompts is not None:
-            cv2.setMouseCallback(self.title, self.on_mouse)
+        if self.on_mouse is not None:
+            cv2.setMouseCallback(self.title, self.mouse)
 
-    def on_mouse(self, event: int, x: int, y: int, flags: int, param: object = None) -> None:
-        """OpenCV's mouse callback: a click becomes a prompt on the frame on screen."""
+    def mouse(self, event: int, x: int, y: int, flags: int, param: object = None) -> None:
+        """OpenCV's mouse callback: a click on the frame on screen."""
         shown = self._shown
-        if self.prompts is not None and shown is not None:
-            self.prompts.mouse(event, x, y, shown.index, shown)
+        if self.on_mouse is not None and shown is not None:
+            self.on_mouse(event, x, y, shown)
 
     def process(self, frame: Frame) -> None:
         self._ensure_window()
-        state = self.controls.state
         image = frame.result
         if image.shape[2] == 4:
-            image = cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
-        if self.prompts is not None:
-            image = draw_clicks(image, self.prompts.state.clicks)
-        if state.show_stats:
-            lines = list(self.status() if self.status is not None else [])
-            help_line = HELP_LINE + ("  click: track  c clear" if self.prompts is not None else "")
-            image = draw_overlay(image, [*lines, help_line])
+            image = over_checkerboard(image)
+        if self.decorate is not None:
+            image = self.decorate(image)
         self._shown = frame
         cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1)
-        if key >= 0 and self.prompts is not None and key & 0xFF in CLEAR_KEYS:
-            self.prompts.clear()
-        elif key >= 0:
-            self.controls.press(key)
+        if key >= 0 and self.on_key is not None:
+            self.on_key(key)
         # Closing the window with the mouse also quits.
-        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-            self.controls.press(ord("q"))
+        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1 and self.on_key is not None:
+            self.on_key(QUIT_KEY)
 
     def finish(self) -> None:
         self.close()

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from rtseg.errors import ConfigError, SinkError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 
 LINUX_HINT = ("create one with: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg "
@@ -84,7 +84,6 @@ class VcamOptions:
 
 
 CameraFactory = Callable[..., Any]
-Size = tuple[int, int] | Callable[[], tuple[int, int]] | None
 
 
 def available_backends() -> list[str]:
@@ -98,25 +97,19 @@ def available_backends() -> list[str]:
 class VirtualCameraSink(SinkStage):
     """Send each composite frame to a virtual camera.
 
-    ``size`` is (width, height), or a callable evaluated at ``open()`` (the pipeline opens the source
-    before the sinks, so ``lambda: (source.width, source.height)`` works), or None to open the device
-    on the first frame. Frames of another size (a camera that reconnected at a new resolution) are
-    resized to the device's size, which cannot change while it is open. ``fps_from``, likewise, gives
-    the frame rate at ``open()`` (the camera's actual rate).
+    The device is opened at ``open(info)`` with the stream's size and frame rate (the camera's actual
+    ones). ``camera_factory`` is the device boundary (default :class:`pyvirtualcam.Camera`).
 
-    >>> sink = VirtualCameraSink(VcamOptions(), size=(1280, 720))
-    >>> sink.open()  # doctest: +SKIP  (no loopback device here)
+    >>> sink = VirtualCameraSink(VcamOptions())
+    >>> sink.open(StreamInfo(1280, 720))  # doctest: +SKIP  (no loopback device here)
     Traceback (most recent call last):
     rtseg.errors.SinkError: no virtual camera: ... sudo modprobe v4l2loopback devices=1 ...
     """
 
     name = "vcam"
 
-    def __init__(self, options: VcamOptions | None = None, *, size: Size = None,
-                 fps_from: Callable[[], float] | None = None, camera_factory: CameraFactory | None = None) -> None:
+    def __init__(self, options: VcamOptions | None = None, *, camera_factory: CameraFactory | None = None) -> None:
         self.options = options or VcamOptions()
-        self.size = size
-        self.fps_from = fps_from
         self._factory = camera_factory
         self._cam: Any = None
         self._dims: tuple[int, int] | None = None
@@ -127,18 +120,15 @@ class VirtualCameraSink(SinkStage):
         """The device actually opened (e.g. ``/dev/video10``), once open."""
         return getattr(self._cam, "device", None) if self._cam is not None else None
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
         backend = self.options.backend
         if backend is not None and self._factory is None:
             known = available_backends()
             if backend not in known:
                 raise SinkError(f"virtual camera backend {backend!r} is not available here; expected one of: "
                                 f"{', '.join(known) or 'none'} ({device_hint()})")
-        if self.fps_from is not None:
-            self.options.fps = float(self.fps_from())
-        size = self.size() if callable(self.size) else self.size
-        if size is not None:
-            self._start(*size)
+        self.options.fps = float(info.fps) if info.fps else self.options.fps
+        self._start(info.width, info.height)
 
     def _start(self, width: int, height: int) -> None:
         import pyvirtualcam
@@ -162,11 +152,7 @@ class VirtualCameraSink(SinkStage):
 
     def process(self, frame: Frame) -> None:
         image = frame.result
-        if self._cam is None:
-            self._start(image.shape[1], image.shape[0])
-        assert self._dims is not None
-        if (image.shape[1], image.shape[0]) != self._dims:
-            image = cv2.resize(image, self._dims, interpolation=cv2.INTER_AREA)
+        assert self._cam is not None, "open() first"
         try:
             self._cam.send(convert_for_vcam(image, self.options.format))
         except (RuntimeError, ValueError) as exc:

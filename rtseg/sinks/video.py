@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from rtseg.errors import SinkError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 from rtseg.sinks.atomic import partial_file
 
@@ -64,8 +64,9 @@ class EncoderSettings:
 class VideoFileSink(SinkStage):
     """Encode frames to ``path``; the file appears only when complete.
 
-    Frames keep their input pts and time base (so fps, frame count and duration match the input).
-    With ``audio_from``, that file's first audio stream is copied packet for packet (no re-encode),
+    Frames keep their input pts and time base (so fps, frame count and duration match the input):
+    both come from the stream info at ``open()`` unless given here. With ``audio`` (default), the
+    input's first audio stream (``info.audio``) is copied packet for packet (no re-encode),
     interleaved with the video as it is written.
     """
 
@@ -75,16 +76,18 @@ class VideoFileSink(SinkStage):
         self,
         path: str | os.PathLike[str],
         *,
-        fps: Fraction,
+        fps: Fraction | None = None,
         time_base: Fraction | None = None,
-        audio_from: str | None = None,
+        audio: bool = True,
         settings: EncoderSettings | None = None,
         alpha: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.fps = Fraction(fps)
+        self.fps = Fraction(fps) if fps else Fraction(30)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
-        self.audio_from = audio_from
+        self._fixed = (fps is not None, time_base is not None)
+        self.audio = audio
+        self.audio_from: str | None = None
         self.alpha = alpha
         self.settings = settings or EncoderSettings.for_path(self.path, alpha=alpha)
         self._tmp: Path | None = None
@@ -97,7 +100,12 @@ class VideoFileSink(SinkStage):
         self._last_pts: int | None = None
         self.frames_written = 0
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
+        if not self._fixed[0]:
+            self.fps = Fraction(info.fps)
+        if not self._fixed[1]:
+            self.time_base = Fraction(info.time_base) if info.time_base else 1 / self.fps
+        self.audio_from = info.audio if self.audio else None
         self._tmp = partial_file(self.path)
         try:
             self._out = av.open(str(self._tmp), mode="w")

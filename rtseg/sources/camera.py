@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from rtseg.errors import ConfigError, SourceError
-from rtseg.frame import Frame
-from rtseg.graph.stage import SourceStage
+from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.stage import SourceStage, Worker
 
 log = logging.getLogger("rtseg.live")
 
@@ -178,9 +178,8 @@ class CameraSource(SourceStage):
         self._factory = capture_factory
         self._cap: CaptureLike | None = None
         self._cond = threading.Condition()
-        self._closing = threading.Event()
         self._stop = threading.Event()
-        self._grabber: threading.Thread | None = None
+        self._opened = False
         self._latest: np.ndarray | None = None
         self._latest_seq = 0
         self._taken_seq = 0
@@ -240,8 +239,7 @@ class CameraSource(SourceStage):
         return (f"no camera: tried {tried}: {reason}; cameras present: {where}. Use --device N|PATH for "
                 f"another camera, or --source FILE --realtime to replay a video as a camera")
 
-    def open(self) -> None:
-        self._closing.clear()
+    def open(self) -> StreamInfo:
         self._stop.clear()
         self._cap = self._connect()
         deadline = time.perf_counter() + self.options.first_frame_timeout_s
@@ -268,23 +266,27 @@ class CameraSource(SourceStage):
                         opts.width, opts.height)
         self._latest, self._latest_seq, self._taken_seq = first, 1, 0
         self._connected = True
-        self._grabber = threading.Thread(target=self._grab_loop, name="rtseg-camera-grab", daemon=True)
-        self._grabber.start()
+        self._opened = True
+        return StreamInfo(self.width, self.height, self.fps, self.time_base, live=True, label=opts.device_label)
 
-    def _grab_loop(self) -> None:
+    def workers(self) -> list[Worker]:
+        """The grabber: owns the device, reads frames as fast as the camera delivers them."""
+        return [Worker("grab", self._grab_loop, wake=self.request_stop)]
+
+    def _grab_loop(self, stop: threading.Event) -> None:
         opts = self.options
         failures = 0
         next_retry = 0.0
         lost_at = 0.0
         try:
-            while not self._closing.is_set():
+            while not stop.is_set():
                 cap = self._cap
                 if cap is None:
                     if not opts.reconnect:
                         return
                     now = time.perf_counter()
                     if now < next_retry:
-                        self._closing.wait(min(0.05, next_retry - now))
+                        stop.wait(min(0.05, next_retry - now))
                         continue
                     next_retry = now + opts.retry_interval_s
                     try:
@@ -336,7 +338,7 @@ class CameraSource(SourceStage):
             self._cond.notify_all()
 
     def read(self) -> Frame | None:
-        if self._grabber is None:
+        if not self._opened:
             raise SourceError("CameraSource.read() before open()")
         opts = self.options
         interval = float(1 / self.fps)
@@ -387,11 +389,9 @@ class CameraSource(SourceStage):
         return self._last_image
 
     def close(self) -> None:
-        self._closing.set()
+        """Release the device (the pipeline has joined the grabber before this is called)."""
         self.request_stop()
-        if self._grabber is not None:
-            self._grabber.join(timeout=5.0)
-            self._grabber = None
+        self._opened = False
         if self._cap is not None:
             cap, self._cap = self._cap, None
             cap.release()

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 
 from rtseg.errors import SourceError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -41,7 +41,7 @@ class ImageFolderSource(SourceStage):
     def declared_frames(self) -> int:
         return len(self.files)
 
-    def open(self) -> None:
+    def open(self) -> StreamInfo:
         if not self.folder.exists():
             raise SourceError(f"input not found: {self.folder}")
         if not self.folder.is_dir():
@@ -52,6 +52,8 @@ class ImageFolderSource(SourceStage):
         first = self._load(self.files[0])
         self.height, self.width = first.shape[:2]
         self._index = 0
+        return StreamInfo(self.width, self.height, self.fps, self.time_base, len(self.files),
+                          label=str(self.folder))
 
     def _load(self, path: Path):  # type: ignore[no-untyped-def]
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

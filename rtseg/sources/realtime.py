@@ -12,6 +12,7 @@ its due time, so any lateness in releasing it counts as latency.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -20,10 +21,10 @@ from fractions import Fraction
 import cv2
 
 from rtseg.errors import SourceError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
-from rtseg.graph.stage import SourceStage
-from rtseg.live.clock import Clock, MonotonicClock
+from rtseg.graph.stage import SourceStage, Worker
+from rtseg.graph.clock import Clock, MonotonicClock
 from rtseg.sources.video import VideoFileSource
 
 _Item = tuple[Frame, float] | BaseException
@@ -56,12 +57,14 @@ class RealtimeSource(SourceStage):
         buffer: int = 4,
         late_tolerance_s: float | None = None,
         clock: Clock | None = None,
+        label: str | None = None,
     ) -> None:
         if speed <= 0:
             raise SourceError(f"replay speed must be > 0, got {speed}")
         if duration_s is not None and duration_s <= 0:
             raise SourceError(f"duration must be > 0 seconds, got {duration_s}")
         self.path = str(path)
+        self.label = label or self.path
         self.loop = loop
         self.speed = speed
         self.duration_s = duration_s
@@ -72,7 +75,7 @@ class RealtimeSource(SourceStage):
         self._inner: VideoFileSource | None = None
         self._queue: BoundedQueue[_Item] = BoundedQueue(buffer, Policy.BLOCK, name="replay-buffer")
         self._stop = threading.Event()
-        self._decoder: threading.Thread | None = None
+        self._opened = False
         self._t0: float | None = None
         self._index = 0
         self.width = 0
@@ -85,9 +88,9 @@ class RealtimeSource(SourceStage):
         """Frames skipped because they could not be released on time."""
         self.loops = 0
 
-    def open(self) -> None:
-        self._inner = VideoFileSource(self.path)
-        self._inner.open()
+    def open(self) -> StreamInfo:
+        self._inner = VideoFileSource(self.path, label=self.label)
+        info = self._inner.open()
         self.width, self.height = self._inner.width, self._inner.height
         self.fps, self.time_base = self._inner.fps, self._inner.time_base
         self.declared_frames = self._inner.declared_frames
@@ -95,8 +98,8 @@ class RealtimeSource(SourceStage):
         self._queue = BoundedQueue(self.buffer, Policy.BLOCK, name="replay-buffer")
         self._t0 = None
         self._index = 0
-        self._decoder = threading.Thread(target=self._decode, name="rtseg-replay-decode", daemon=True)
-        self._decoder.start()
+        self._opened = True
+        return dataclasses.replace(info, live=True, frames=0, audio=None)
 
     @property
     def frame_interval_s(self) -> float:
@@ -105,9 +108,13 @@ class RealtimeSource(SourceStage):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def _decode(self) -> None:
+    def workers(self) -> list[Worker]:
+        """The decoder, which keeps ``buffer`` frames ready like a camera driver's DMA buffers."""
+        return [Worker("decode", self._decode, wake=self.request_stop)]
+
+    def _decode(self, stop: threading.Event) -> None:
         """Decoder thread: (frame, media time) pairs into the buffer, then EOS (or the error)."""
-        assert self._inner is not None
+        assert self._inner is not None  # ``stop`` is relayed to ``self._stop`` by ``wake``
         inner, first_ts, offset, last_ts, pass_frames = self._inner, None, 0.0, 0.0, 0
         try:
             while True:
@@ -118,7 +125,7 @@ class RealtimeSource(SourceStage):
                     inner.close()
                     offset += last_ts - (first_ts or 0.0) + float(1 / self.fps)
                     pass_frames, self.loops = 0, self.loops + 1
-                    inner = self._inner = VideoFileSource(self.path)
+                    inner = self._inner = VideoFileSource(self.path, label=self.label)
                     inner.open()
                     continue
                 pass_frames += 1
@@ -140,7 +147,7 @@ class RealtimeSource(SourceStage):
                 self._queue.put(exc, self._stop)
 
     def read(self) -> Frame | None:
-        if self._decoder is None:
+        if not self._opened:
             raise SourceError("RealtimeSource.read() before open()")
         tolerance = self.late_tolerance_s if self.late_tolerance_s is not None else self.frame_interval_s
         real_clock = isinstance(self.clock, MonotonicClock)
@@ -170,10 +177,9 @@ class RealtimeSource(SourceStage):
             return out
 
     def close(self) -> None:
+        """Close the file (the pipeline has joined the decoder before this is called)."""
         self._stop.set()
-        if self._decoder is not None:
-            self._decoder.join(timeout=10.0)
-            self._decoder = None
+        self._opened = False
         if self._inner is not None:
             inner, self._inner = self._inner, None
             inner.close()

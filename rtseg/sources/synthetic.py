@@ -8,7 +8,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
 
 
@@ -31,7 +31,7 @@ class SyntheticSource(SourceStage):
         self._index = 0
         self._background: np.ndarray | None = None
 
-    def open(self) -> None:
+    def open(self) -> StreamInfo:
         x = np.linspace(0, 255, self.width, dtype=np.float32)
         y = np.linspace(0, 255, self.height, dtype=np.float32)
         bg = np.empty((self.height, self.width, 3), np.uint8)
@@ -43,6 +43,8 @@ class SyntheticSource(SourceStage):
         bg[:, ::16, :] = 255
         self._background = bg
         self._index = 0
+        return StreamInfo(self.width, self.height, self.fps, self.time_base, self.frames,
+                          label=f"synthetic:{self.width}x{self.height}@{self.frames}")
 
     def render(self, i: int) -> np.ndarray:
         assert self._background is not None, "open() first"

@@ -11,7 +11,7 @@ import av
 import av.error
 
 from rtseg.errors import SourceError
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
 
 
@@ -47,8 +47,9 @@ class VideoFileSource(SourceStage):
 
     name = "source"
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0, label: str | None = None) -> None:
         self.path = str(path)
+        self.label = label or self.path
         self.threads = threads
         self._container: av.container.InputContainer | None = None
         self._frames: Iterator[av.VideoFrame] | None = None
@@ -60,7 +61,7 @@ class VideoFileSource(SourceStage):
         self.declared_frames = 0
         self.has_audio = False
 
-    def open(self) -> None:
+    def open(self) -> StreamInfo:
         err = probe_error(self.path)
         if err is not None:
             raise err
@@ -87,6 +88,12 @@ class VideoFileSource(SourceStage):
         self.declared_frames = int(stream.frames or 0)
         self.has_audio = bool(container.streams.audio)
         self._frames = container.decode(stream)
+        return self.info
+
+    @property
+    def info(self) -> StreamInfo:
+        return StreamInfo(self.width, self.height, self.fps, self.time_base, self.declared_frames,
+                          audio=self.path if self.has_audio else None, label=self.label)
 
     def read(self) -> Frame | None:
         if self._frames is None:

@@ -1,7 +1,8 @@
 """Carry a mask forward to a later frame with dense optical flow (OpenCV DIS).
 
-When inference is slower than the camera, the newest mask belongs to an older frame. Holding it
-stale makes the cut-out lag behind the person; rtseg moves it with the image instead. The flow is
+When inference is slower than the camera (or runs on every K-th frame of a file), the newest mask
+belongs to an older frame. Holding it stale makes the cut-out lag behind the person; rtseg moves it
+with the image instead, with one :class:`Carrier` for files and live input. The flow is
 computed backwards, from the current frame to the mask's frame, on small grey images (DIS at
 about 320 px wide is well under a millisecond here), so every output pixel looks up where it came
 from (``cv2.remap``): no holes, no splatting. Flow is chained frame to frame and composed, so each
@@ -43,75 +44,6 @@ def _grey(image: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if size != (w, h) else grey
 
 
-class FlowCarrier:
-    """Holds the newest mask and moves it to each new frame.
-
-    ``set_key(image, mask)`` when a fresh mask arrives for ``image``; ``carry(image)`` for every
-    later frame returns the mask moved onto it. ``age`` counts frames since the key.
-
-    >>> import numpy as np
-    >>> img = np.zeros((90, 160, 3), np.uint8); img[30:60, 40:80] = 255
-    >>> mask = np.zeros((90, 160), np.float32); mask[30:60, 40:80] = 1
-    >>> c = FlowCarrier(); c.set_key(img, mask)
-    >>> moved = np.roll(img, 6, axis=1)
-    >>> out = c.carry(moved)
-    >>> bool(out[45, 82] > 0.5), bool(out[45, 41] < 0.5), c.age
-    (True, True, 1)
-    """
-
-    def __init__(self, options: CarryOptions | None = None) -> None:
-        self.options = options or CarryOptions()
-        self._dis = cv2.DISOpticalFlow_create(self.options.preset)  # type: ignore[attr-defined]
-        self._key_mask: np.ndarray | None = None
-        self._prev_grey: np.ndarray | None = None
-        self._map_x: np.ndarray | None = None  # current-frame pixel → key-frame position (flow res)
-        self._map_y: np.ndarray | None = None
-        self.age = 0
-
-    @property
-    def has_key(self) -> bool:
-        return self._key_mask is not None
-
-    def set_key(self, image: np.ndarray, mask: np.ndarray) -> None:
-        grey = _grey(image, self.options.flow_width)
-        self._key_mask = mask.astype(np.float32, copy=False)
-        self._prev_grey = grey
-        h, w = grey.shape
-        self._map_x, self._map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        self.age = 0
-
-    def carry(self, image: np.ndarray) -> np.ndarray:
-        """The key mask moved onto ``image`` (at the key mask's resolution)."""
-        if self._key_mask is None or self._prev_grey is None or self._map_x is None or self._map_y is None:
-            raise RuntimeError("FlowCarrier.carry() before set_key()")
-        grey = _grey(image, self.options.flow_width)
-        if grey.shape != self._prev_grey.shape:
-            raise ValueError(f"frame size changed: {grey.shape} != {self._prev_grey.shape}")
-        # Backward flow: for each pixel of the current frame, where it was in the previous frame.
-        flow = self._dis.calc(grey, self._prev_grey, None)
-        h, w = grey.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        px, py = gx + flow[..., 0], gy + flow[..., 1]
-        # Compose: current → previous (flow), previous → key (stored maps).
-        self._map_x = cv2.remap(self._map_x, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self._map_y = cv2.remap(self._map_y, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self._prev_grey = grey
-        self.age += 1
-        mh, mw = self._key_mask.shape
-        sx, sy = mw / w, mh / h
-        mx: np.ndarray
-        my: np.ndarray
-        if (mw, mh) != (w, h):
-            mx = cv2.resize(self._map_x, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sx)
-            my = cv2.resize(self._map_y, (mw, mh), interpolation=cv2.INTER_LINEAR) * np.float32(sy)
-            # Pixel centres: (x + 0.5) * s - 0.5 keeps the grids aligned.
-            mx += np.float32(0.5 * sx - 0.5)
-            my += np.float32(0.5 * sy - 0.5)
-        else:
-            mx, my = self._map_x, self._map_y
-        return cv2.remap(self._key_mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def _compose(map_x: np.ndarray, map_y: np.ndarray, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``map ∘ p``: look the stored map (previous frame → key) up at each pixel's previous position."""
     return (cv2.remap(map_x, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
@@ -150,7 +82,7 @@ class _Step:
 class CarryKey:
     """A mask and the map from the newest frame it was brought up to (``through``) to its own frame.
 
-    Made by :meth:`LiveCarrier.prepare_key` (may run in another thread, e.g. the inference worker,
+    Made by :meth:`Carrier.prepare_key` (may run in another thread, e.g. the inference worker,
     so the catch-up over many frames is not paid on the camera path) or inside ``set_key``.
     """
 
@@ -164,11 +96,11 @@ class CarryKey:
     found: bool = True
 
 
-class LiveCarrier:
-    """Moves a late mask onto the newest camera frame, for live input where inference lags behind.
+class Carrier:
+    """Moves a mask from its own frame onto the newest frame (files with ``--infer-every K``, and live).
 
     Live, the newest mask belongs to a frame the camera delivered a while ago (SAM 2 takes most of a
-    second here). Every camera frame is ``push``-ed; its small grey image is kept for the last
+    second here); on files it belongs to the last inferred frame. Every camera frame is ``push``-ed; its small grey image is kept for the last
     ``history`` frames. When a mask for an older frame arrives, ``set_key(index, mask)`` and the
     next ``current()`` compose the backward flows (DIS) from that frame up to the newest one (the
     frames in between were already seen, so the mask catches up at once); later frames add one
@@ -185,7 +117,7 @@ class LiveCarrier:
     >>> import numpy as np
     >>> img = np.zeros((90, 160, 3), np.uint8); img[30:60, 40:80] = 255
     >>> mask = np.zeros((90, 160), np.float32); mask[30:60, 40:80] = 1
-    >>> c = LiveCarrier()
+    >>> c = Carrier()
     >>> c.push(img, 0); c.push(np.roll(img, 6, axis=1), 1)
     >>> c.set_key(0, mask)          # a mask for frame 0 arrives while frame 1 is the newest
     True
@@ -308,7 +240,7 @@ class LiveCarrier:
         newest pushed frame). False if its frame is older than the flow history: the mask is then
         used unmoved (counted in ``too_old``)."""
         if self._index is None or self._grid is None:
-            raise RuntimeError("LiveCarrier.set_key() before any push()")
+            raise RuntimeError("Carrier.set_key() before any push()")
         if index > self._index:
             raise ValueError(f"mask for frame {index} is newer than the newest frame {self._index}")
         if isinstance(mask, CarryKey) and mask.epoch == self._epoch and mask.index == index:
@@ -342,7 +274,7 @@ class LiveCarrier:
         """The key mask moved onto the newest frame, blended with the previous key while a new one
         fades in (at ``mask_size``, or the key's own resolution when ``mask_size`` is None)."""
         if self._key is None:
-            raise RuntimeError("LiveCarrier.current() before set_key()")
+            raise RuntimeError("Carrier.current() before set_key()")
         out = self._moved(self._key)
         if self._old is not None:
             old = self._moved(self._old)

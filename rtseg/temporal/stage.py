@@ -1,17 +1,44 @@
-"""The mask stage: temporal smoothing at the working resolution, then refinement to frame size."""
+"""The mask stages: temporal smoothing + edge refinement, and optical-flow carry-forward."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from rtseg.effects.refine import RefineOptions, refine_alpha
 from rtseg.errors import PipelineError
-from rtseg.frame import Frame
+from rtseg.frame import NEWEST_MASK, Frame, MaskState, StreamInfo
 from rtseg.graph.stage import ProcessStage
-from rtseg.segment.base import Segmenter
-from rtseg.temporal.carry import CarryOptions, FlowCarrier
+from rtseg.imaging import upsample_alpha
+from rtseg.temporal.carry import LIVE_MASK_WIDTH, CarryKey, CarryOptions, Carrier
+from rtseg.temporal.refine import RefineOptions, refine_alpha
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions, TemporalSmoother
+
+CARRY_AGE = "carry_age"
+"""``Frame.extras`` key: frames between the frame and its mask's own frame (0: its own mask)."""
+
+
+class MaskPath:
+    """Smoothing at the working resolution, then refinement to the frame's size: raw alpha in, final out.
+
+    Used by the mask stage on files and, live, inside the inference worker (so the smoothing history
+    follows the frames that were actually segmented).
+    """
+
+    def __init__(self, smoothing: SmoothingOptions | None = None, refine: RefineOptions | None = None) -> None:
+        self.smoother = TemporalSmoother(smoothing)
+        self.refine = refine or RefineOptions()
+
+    def reset(self) -> None:
+        self.smoother.reset()
+
+    def apply(self, alpha: np.ndarray, image: np.ndarray) -> np.ndarray:
+        grey = None
+        if self.smoother.options.mode is SmoothingMode.MOTION:
+            # Motion is judged on a grey image at half the mask's resolution: cheap and enough.
+            ah, aw = alpha.shape
+            small = cv2.resize(image, (max(1, aw // 2), max(1, ah // 2)), interpolation=cv2.INTER_LINEAR)
+            grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        return refine_alpha(self.smoother.apply(alpha, grey), image, self.refine)
 
 
 class MaskStage(ProcessStage):
@@ -21,95 +48,120 @@ class MaskStage(ProcessStage):
 
     def __init__(self, smoothing: SmoothingOptions | None = None, refine: RefineOptions | None = None,
                  *, pass_through_missing: bool = False) -> None:
-        self.smoother = TemporalSmoother(smoothing)
-        self.refine = refine or RefineOptions()
+        self.path = MaskPath(smoothing, refine)
         self.pass_through_missing = pass_through_missing
 
-    def open(self) -> None:
-        self.smoother.reset()
+    def open(self, info: StreamInfo) -> None:
+        self.path.reset()
 
     def process(self, frame: Frame) -> Frame:
         if frame.alpha is None:
             if self.pass_through_missing:
                 return frame  # a frame without inference: the carry stage fills it in
             raise PipelineError("mask stage got a frame without alpha; is a segment stage missing?")
-        alpha = frame.alpha
-        grey = None
-        if self.smoother.options.mode is SmoothingMode.MOTION:
-            # Motion is judged on a grey image at half the mask's resolution: cheap and enough.
-            ah, aw = alpha.shape
-            small = cv2.resize(frame.image, (max(1, aw // 2), max(1, ah // 2)), interpolation=cv2.INTER_LINEAR)
-            grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        alpha = self.smoother.apply(alpha, grey)
-        frame.alpha = refine_alpha(alpha, frame.image, self.refine)
+        frame.alpha = self.path.apply(frame.alpha, frame.image)
         return frame
 
 
 class CarryStage(ProcessStage):
-    """Fills frames that had no inference with the newest mask moved onto them by optical flow.
+    """Gives every frame a mask moved onto it by optical flow from the newest mask's own frame.
 
-    A frame with an alpha becomes the new key; when it follows carried frames, its alpha is blended
-    half-and-half with the carried prediction so a fresh mask does not jump. ``age`` of each frame
-    (frames since its mask's own frame) is recorded in ``frame.extras["carry_age"]``.
+    Files (``live=False``): a frame with alpha (an inferred frame) becomes the new key; frames
+    without alpha get the key moved onto them. A fresh key that replaces a carried one is blended
+    half-and-half with it on its own frame, so the mask does not jump (``blend_frames=1``).
+
+    Live (``live=True``): every frame carries the newest mask the segment stage attached (its own
+    or an older frame's); the carrier keeps every frame's small grey image, so a mask that arrives
+    many frames after its own frame catches up at once (the inference worker does that catch-up
+    through :meth:`prepare`, off the camera path). A fresh mask fades in over ``blend_frames``
+    frames. With ``enabled=False`` the mask is held as it is (the stale baseline).
+
+    The age of each frame's mask is recorded in ``ages`` and ``frame.extras["carry_age"]``.
     """
 
     name = "carry"
 
-    def __init__(self, options: CarryOptions | None = None, *, blend_on_arrival: bool = True) -> None:
-        self.options = options
-        self.blend_on_arrival = blend_on_arrival
-        self.carrier = FlowCarrier(options)
+    def __init__(self, *, live: bool = False, enabled: bool = True, options: CarryOptions | None = None,
+                 mask_width: int | None = None, blend_frames: int | None = None, history: int = 96) -> None:
+        self.live = live
+        self.enabled = enabled
+        self.options = options or CarryOptions()
+        self.mask_width = mask_width if mask_width is not None else (LIVE_MASK_WIDTH if live else None)
+        self.blend_frames = blend_frames if blend_frames is not None else (2 if live else 1)
+        self.history = history
         self.ages: list[int] = []
+        self.keys = 0
+        """Fresh masks taken as the new key."""
+        self.carried_frames = 0
+        """Frames whose mask was moved by flow (age > 0)."""
+        self.carrier: Carrier | None = None
+        self._key: object | None = None
 
-    def open(self) -> None:
-        self.carrier = FlowCarrier(self.options)
+    def open(self, info: StreamInfo) -> None:
+        w, h = info.size
+        mw = self.mask_width
+        mask_size = (mw, max(1, round(h * mw / w))) if mw is not None and w > mw else None
+        self.carrier = Carrier(self.options, mask_size=mask_size, history=self.history,
+                               blend_frames=self.blend_frames, blend_min_age=2 if self.live else 1)
+        self._key = None
         self.ages = []
 
     def process(self, frame: Frame) -> Frame:
+        return self._live(frame) if self.live else self._file(frame)
+
+    def _file(self, frame: Frame) -> Frame:
+        carrier = self.carrier
+        assert carrier is not None, "open() first"
+        carrier.push(frame.image, frame.index)
         if frame.alpha is not None:
-            fresh = frame.alpha
-            if self.blend_on_arrival and self.carrier.has_key and self.carrier.age > 0:
-                try:
-                    carried = self.carrier.carry(frame.image)
-                except ValueError:  # frame size changed: nothing to blend with
-                    carried = fresh
-                if carried.shape == fresh.shape:
-                    frame.alpha = cv2.addWeighted(fresh, 0.5, carried, 0.5, 0.0)
-            self.carrier.set_key(frame.image, fresh)
-            age = 0
+            carrier.set_key(frame.index, frame.alpha)
+            self.keys += 1
+            if carrier.blending:
+                frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
+        elif not carrier.has_key:
+            raise PipelineError("carry stage got a frame without alpha before any inferred frame")
         else:
-            if not self.carrier.has_key:
-                raise PipelineError("carry stage got a frame without alpha before any inferred frame")
-            frame.alpha = self.carrier.carry(frame.image)
-            age = self.carrier.age
-        frame.extras["carry_age"] = age
-        self.ages.append(age)
+            frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
+            self.carried_frames += 1
+        self._record(frame, carrier.age)
         return frame
 
+    def _live(self, frame: Frame) -> Frame:
+        mask: MaskState | None = frame.extras.get(NEWEST_MASK)
+        if not self.enabled:
+            if mask is not None:
+                self._record(frame, max(0, frame.index - mask.index))
+            return frame
+        carrier = self.carrier
+        assert carrier is not None, "open() first"
+        carrier.push(frame.image, frame.index)
+        if mask is None:
+            return frame
+        if mask is not self._key or not carrier.has_key:
+            prepared = mask.prepared
+            key = prepared[1] if isinstance(prepared, tuple) and prepared[0] is carrier else mask.alpha
+            carrier.set_key(min(mask.index, frame.index), key)
+            self._key = mask
+            self.keys += 1
+        age = carrier.age
+        if age == 0 and not carrier.blending:
+            frame.alpha = mask.alpha  # the frame's own mask, untouched
+        else:
+            frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
+            self.carried_frames += age > 0
+        self._record(frame, age)
+        return frame
 
-class SmoothedSegmenter:
-    """A segmenter followed by the mask stage (smoothing + refinement), as one ``Segmenter``.
+    def prepare(self, index: int, alpha: np.ndarray) -> tuple[Carrier, CarryKey] | None:
+        """The catch-up of a new mask over the frames seen so far, for the inference worker to run."""
+        carrier = self.carrier
+        if not self.enabled or carrier is None:
+            return None
+        try:
+            return carrier, carrier.prepare_key(index, alpha)
+        except (RuntimeError, ValueError):
+            return None
 
-    The live graph runs inference in a worker thread on the newest frame; wrapping the segmenter
-    gives live output the same mask path as files (ROI pass, motion-aware smoothing, ramp) with the
-    smoothing history following the frames that were actually segmented.
-    """
-
-    def __init__(self, inner: Segmenter, smoothing: SmoothingOptions | None = None,
-                 refine: RefineOptions | None = None) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._stage = MaskStage(smoothing, refine)
-
-    def open(self) -> None:
-        self.inner.open()
-        self._stage.open()
-
-    def segment(self, image: np.ndarray, timestamp_ms: int | None = None) -> np.ndarray:
-        frame = Frame(image, 0, alpha=self.inner.segment(image, timestamp_ms))
-        self._stage.process(frame)
-        assert frame.alpha is not None
-        return frame.alpha
-
-    def close(self) -> None:
-        self.inner.close()
+    def _record(self, frame: Frame, age: int) -> None:
+        frame.extras[CARRY_AGE] = age
+        self.ages.append(age)

@@ -407,7 +407,12 @@ def _io_spec(path: Path, name: str, inputs: dict[str, tuple[Any, dict[int, str]]
     """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # ORT's shape inference warns that the exporter's symbolic shapes disagree with its own and falls
+    # back to a lenient merge ("Error merging shape info for output ..."): noise for the user, and the
+    # shapes recorded come from a real run below. Errors (severity 3) are still logged.
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     feeds = {k: t.numpy() for k, (t, _) in inputs.items()}
     results = session.run(None, feeds)
     dynamic_out = OUTPUT_DYNAMIC.get(name, {})
@@ -440,7 +445,10 @@ def export_sam2(
 
     Give exactly one of ``checkpoint`` (an official ``.pt`` file, SAM 2 or SAM 2.1, detected from its
     keys) or ``random_seed`` (the real architecture with seeded random weights; the weights are also
-    written as ``checkpoint.pt`` in the official format so the PyTorch reference can load them).
+    written as ``checkpoint.pt`` in the official format so the PyTorch reference can load them). The
+    manifest records which: ``"random_weights": true`` and ``"random_seed"`` for a random export
+    (the tracker then warns once, see :func:`~rtseg.segment.sam2.manifest.warn_random_weights`),
+    ``"random_weights": false`` for a checkpoint.
 
     Raises :class:`~rtseg.errors.ConfigError` for a bad variant/size/seed combination and
     :class:`~rtseg.errors.ModelError` for an unreadable or mismatched checkpoint.
@@ -495,6 +503,8 @@ def export_sam2(
         "torch_version": torch.__version__,
         "onnx_opset": OPSET,
         "fused_attention": fused,
+        "random_weights": random_seed is not None,
+        **({"random_seed": int(random_seed)} if random_seed is not None else {}),
         "checkpoint": checkpoint_info,
         "settings": _model_settings(model),
         "graphs": graphs,

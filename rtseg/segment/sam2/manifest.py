@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,14 @@ GRAPH_FILES = {
 }
 VARIANTS = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l"}
 """rtseg variant name -> the letter in SAM 2's config and checkpoint names."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """The model was exported with ``--random-weights``: it runs, but its masks mean nothing."""
+
+
+_warned_random_dirs: set[Path] = set()
+_warned_lock = threading.Lock()
 
 
 def _sha256(path: Path) -> str:
@@ -99,9 +109,43 @@ class Sam2Model:
         return int(self.manifest["image_size"])
 
     @property
+    def random_weights(self) -> bool:
+        """True when exported with seeded random weights instead of a checkpoint (manifest key
+        ``random_weights``; manifests written before the key existed count as False)."""
+        return bool(self.manifest.get("random_weights", False))
+
+    @property
     def settings(self) -> dict[str, Any]:
         """SAM2VideoPredictor settings recorded at export (memory size, multimask rules, ...)."""
         return dict(self.manifest["settings"])
 
     def graph_path(self, name: str) -> Path:
         return self.root / self.manifest["graphs"][name]["file"]
+
+
+def warn_random_weights(model: Sam2Model) -> None:
+    """Emit one :class:`RandomWeightsWarning` per model directory per process if ``model`` has random
+    weights (no-op otherwise).
+
+    The once-per-directory rule is kept here (by resolved path), not left to the warnings registry,
+    so it holds under ``simplefilter("always")`` and for several trackers on the same directory.
+    """
+    if not model.random_weights:
+        return
+    key = model.root.resolve()
+    with _warned_lock:
+        if key in _warned_random_dirs:
+            return
+        _warned_random_dirs.add(key)
+    warnings.warn(
+        f"SAM 2 model {model.root} has random weights (exported with --random-weights): its masks are "
+        "meaningless; export a real checkpoint with `rtseg export-sam2 --checkpoint`",
+        RandomWeightsWarning,
+        stacklevel=3,
+    )
+
+
+def _forget_random_weight_warnings() -> None:
+    """Forget which directories were warned about (for tests)."""
+    with _warned_lock:
+        _warned_random_dirs.clear()

@@ -44,7 +44,7 @@ from PIL import Image
 
 from rtseg.errors import ConfigError, ModelError
 from rtseg.segment.providers import Device, ProviderChoice, create_session
-from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model
+from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model, warn_random_weights
 
 NO_OBJ_SCORE = -1024.0
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(3, 1, 1)
@@ -277,6 +277,8 @@ class Sam2Tracker:
             self._sessions.clear()
             raise
         self._model = model
+        if model.random_weights:
+            warn_random_weights(model)
         s = model.settings
         c = model.constants
         self.image_size = model.image_size
@@ -292,11 +294,26 @@ class Sam2Tracker:
         self._require_open()
         return dict(self._s)
 
-    def close(self) -> None:
-        """Release the sessions and all memory. Idempotent."""
-        self._sessions.clear()
+    def reset(self) -> None:
+        """Forget the video: every prompt, object and memory, the last tracked frame and the frame size.
+
+        The ONNX Runtime sessions and the loaded model stay, so starting the next video costs no
+        checksum pass and no session creation; afterwards the tracker behaves exactly like a freshly
+        opened one (``timings`` start from zero too). Harmless on a tracker that is not open.
+        """
+        self._forget_video()
+        self.timings.clear()
+
+    def _forget_video(self) -> None:
         self._objects.clear()
         self._pending.clear()
+        self._last_frame = None
+        self._video_hw = None
+
+    def close(self) -> None:
+        """Release the sessions and all memory (``timings`` stay readable). Idempotent."""
+        self._sessions.clear()
+        self._forget_video()
 
     def __enter__(self) -> Sam2Tracker:
         return self.open()

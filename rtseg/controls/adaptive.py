@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from rtseg.graph.stage import Worker
+
 SCALES = (1.0, 0.75, 0.5)
 """Input scales, largest first, tried after the inference interval reaches its maximum."""
 FPS_TOLERANCE = 0.03
@@ -138,14 +140,21 @@ class AdaptiveLoop:
         self.choice = new
         return new
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self.step()
-
-    def start(self) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Apply the starting choice, then step every ``period_s`` until ``stop`` is set."""
         self._t0 = time.perf_counter()
         self.apply(self.choice)
-        self._thread = threading.Thread(target=self._run, name="rtseg-adaptive", daemon=True)
+        while not stop.wait(self.period_s):
+            self.step()
+
+    def worker(self) -> Worker:
+        """The loop as a worker for the pipeline to own (the live builder hands it over)."""
+        return Worker("adaptive", self.run)
+
+    def start(self) -> None:
+        """Run the loop in a thread of this object's own (outside a pipeline); :meth:`stop` joins it."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="rtseg-adaptive", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

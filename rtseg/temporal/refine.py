@@ -4,8 +4,6 @@
   the colour frame as guide, so the matte snaps to image edges (hair, shoulders) instead of the
   model's blocky low-resolution outline.
 * ``feather``: a small Gaussian on the alpha (softens stair steps; cheap).
-* light wrap (:func:`light_wrap`): for replacement backgrounds, a little of the new background
-  bleeds over the person's edge so they sit in the scene instead of looking pasted on.
 
 Soft alpha is preserved: nothing here thresholds to 0/1.
 """
@@ -58,16 +56,3 @@ def refine_alpha(alpha: np.ndarray, image: np.ndarray, options: RefineOptions) -
     if options.mode is RefineMode.FEATHER and options.feather > 0:
         out = cv2.GaussianBlur(out, (0, 0), options.feather)
     return out
-
-
-def light_wrap(composite: np.ndarray, background: np.ndarray, alpha: np.ndarray, *, width: float = 6.0,
-               strength: float = 0.35) -> np.ndarray:
-    """Let the background's light spill over the foreground edge (compositors' "light wrap").
-
-    Inside the person, within about ``width`` pixels of the edge, the blurred background is blended
-    in with weight ``strength · (blurred background-ness)``.
-    """
-    inv_blur = cv2.GaussianBlur(1.0 - alpha, (0, 0), width)
-    wrap = cv2.multiply(inv_blur, alpha) * np.float32(strength)
-    bg_blur = cv2.GaussianBlur(background, (0, 0), width)
-    return cv2.blendLinear(bg_blur, composite, wrap, 1.0 - wrap)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from rtseg.graph.stage import Worker
 from rtseg.graph.stats import RunStats, percentiles_ms, process_cpu_seconds
 
 
@@ -87,14 +88,21 @@ class StatusPrinter:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def worker(self) -> Worker:
+        """The printer as a worker for the pipeline to own (the live builder hands it over)."""
+        return Worker("status", self.run)
+
     def start(self) -> None:
-        self._t0 = time.perf_counter()
-        self._thread = threading.Thread(target=self._loop, name="rtseg-status", daemon=True)
+        """Print from a thread of this object's own (outside a pipeline); :meth:`stop` joins it."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="rtseg-status", daemon=True)
         self._thread.start()
 
-    def _loop(self) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Print a line every ``interval_s`` until ``stop`` is set."""
+        self._t0 = time.perf_counter()
         tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        while not self._stop.wait(self.interval_s):
+        while not stop.wait(self.interval_s):
             line = format_status(self.meter.snapshot(), time.perf_counter() - self._t0)
             self.stream.write(f"\r{line}\x1b[K" if tty else f"{line}\n")
             self.stream.flush()

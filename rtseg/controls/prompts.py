@@ -1,9 +1,10 @@
 """Click-to-track: preview-window mouse events as a pure function ``(state, event) → state``.
 
-The preview sink registers an OpenCV mouse callback and hands each event to
-:meth:`PromptControls.mouse`, which applies :func:`handle_mouse`; the SAM 2 live segmenter reads the
-resulting :class:`PromptState` in its worker thread and tracks the clicked object from the clicked
-frame. Keeping the mapping pure makes it testable without a window.
+The builder hands the preview sink :meth:`PromptControls.mouse` as its mouse callback; each event
+goes through :func:`handle_mouse`, and the SAM 2 segmenter reads the resulting
+:class:`~rtseg.segment.prompts.PromptState` (``PromptControls`` is its
+:class:`~rtseg.segment.prompts.PromptFeed`) in its worker thread and tracks the clicked object from
+the clicked frame. Keeping the mapping pure makes it testable without a window.
 
 =====================  ===============================================
 mouse / key            action
@@ -21,35 +22,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
+import numpy as np
+
+from rtseg.segment.prompts import EXCLUDE, INCLUDE, Click, PromptState
 
 CLEAR_KEYS = frozenset({ord("c"), ord("C")})
-
-INCLUDE = 1
-EXCLUDE = 0
-
-
-@dataclass(frozen=True)
-class Click:
-    """One click in video pixels, with the index of the frame it was made on."""
-
-    x: float
-    y: float
-    label: int
-    """1 include, 0 exclude (SAM 2's point labels)."""
-    frame: int
-
-
-@dataclass(frozen=True)
-class PromptState:
-    """The clicks since the last clear.
-
-    ``generation`` counts clears (a new generation means "forget the tracked object"); ``clicks``
-    only grows within a generation, so a reader that remembers how many it applied knows which are new.
-    """
-
-    clicks: tuple[Click, ...] = ()
-    generation: int = 0
-
 
 def handle_mouse(state: PromptState, event: int, x: int, y: int, frame: int) -> PromptState:
     """The state after an OpenCV mouse ``event`` at (``x``, ``y``) on frame ``frame``.
@@ -114,3 +91,21 @@ class PromptControls:
         """What was on screen when frame ``frame`` was clicked (if it is the newest click's), or None."""
         with self._lock:
             return self._shown.get(frame)
+
+
+def draw_clicks(image: np.ndarray, clicks: tuple[Click, ...]) -> np.ndarray:
+    """``image`` (RGB) with a green dot per include click and a red one per exclude click."""
+    if not clicks:
+        return image
+    out = image.copy()
+    radius = max(4, image.shape[1] // 160)
+    for c in clicks:
+        colour = (0, 220, 0) if c.label == INCLUDE else (230, 0, 0)
+        centre = (round(c.x), round(c.y))
+        cv2.circle(out, centre, radius + 2, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(out, centre, radius, colour, -1, cv2.LINE_AA)
+    return out
+
+
+__all__ = ["CLEAR_KEYS", "EXCLUDE", "INCLUDE", "Click", "PromptControls", "PromptState", "clear_prompts",
+           "draw_clicks", "handle_mouse"]

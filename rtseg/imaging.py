@@ -1,0 +1,37 @@
+"""Pixel helpers every stage package shares: alpha conversions and resizes (no stage logic)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def upsample_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize alpha (float32, 0..1) to (height, width) with bilinear interpolation, once.
+
+    >>> upsample_alpha(np.ones((2, 2), np.float32), 4, 3).shape
+    (3, 4)
+    """
+    if alpha.ndim == 3:
+        alpha = alpha[..., 0]
+    if alpha.shape == (height, width):
+        return np.ascontiguousarray(alpha, dtype=np.float32)
+    return cv2.resize(alpha.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
+    """float alpha 0..1 → uint8 0..255, rounded.
+
+    >>> alpha_to_u8(np.array([[0.0, 0.5, 1.0]], np.float32)).tolist()
+    [[0, 128, 255]]
+    """
+    return cv2.convertScaleAbs(alpha, alpha=255.0, beta=0.5) if alpha.dtype != np.uint8 else alpha
+
+
+def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` at (width, height): area averaging to shrink, bilinear to grow."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp)

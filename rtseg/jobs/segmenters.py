@@ -1,0 +1,86 @@
+"""The production mask path as one segmenter: a registry model followed by smoothing and refinement."""
+
+from __future__ import annotations
+
+from rtseg.frame import Frame, MaskResult, StreamInfo
+from rtseg.segment.base import Segmenter
+from rtseg.segment.prompts import Prompt, PromptFeed, load_prompts_file
+from rtseg.segment.registry import ModelOptions, create_segmenter, model_entry
+from rtseg.temporal.refine import RefineMode, RefineOptions
+from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
+from rtseg.temporal.stage import MaskPath
+
+from rtseg.jobs.spec import JobSpec, MaskSpec, ModelSpec
+
+
+class MaskedSegmenter:
+    """A segmenter whose alpha goes through the mask path (smoothing + refinement) at the frame's size.
+
+    Live, the segment stage runs it in the inference worker, so the smoothing history follows the
+    frames actually segmented; the Python API's :func:`rtseg.open_segmenter` hands it out per frame.
+    """
+
+    def __init__(self, inner: Segmenter, path: MaskPath) -> None:
+        self.inner = inner
+        self.path = path
+        self.name = inner.name
+
+    def open(self, info: StreamInfo | None = None) -> None:
+        self.inner.open(info)
+        self.path.reset()
+
+    def segment(self, frame: Frame) -> MaskResult | None:
+        result = self.inner.segment(frame)
+        if result is None:
+            return None
+        result.alpha = self.path.apply(result.alpha, frame.image)
+        return result
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.path.reset()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def smoothing_options(m: MaskSpec) -> SmoothingOptions:
+    return SmoothingOptions(SmoothingMode(m.smoothing), m.smoothing_ratio, m.ema_weight, m.motion_threshold,
+                            m.low, m.high)
+
+
+def refine_options(m: MaskSpec) -> RefineOptions:
+    return RefineOptions(RefineMode(m.refine), m.refine_radius, m.refine_eps, m.refine_scale)
+
+
+def prompts_of(model: ModelSpec) -> list[Prompt]:
+    """The spec's prompts (inline, then those of ``prompts_file``) as the segmenters take them."""
+    from pathlib import Path
+
+    prompts = [Prompt(frame=p.frame, obj_id=p.object, points=[(float(x), float(y)) for x, y in p.points],
+                      labels=list(p.labels), box=None if p.box is None else tuple(float(v) for v in p.box),  # type: ignore[arg-type]
+                      mask=Path(p.mask) if p.mask else None) for p in model.prompts]
+    if model.prompts_file:
+        prompts.extend(load_prompts_file(Path(model.prompts_file)))
+    return prompts
+
+
+def model_options(spec: JobSpec, feed: PromptFeed | None = None) -> ModelOptions:
+    m, mask = spec.model, spec.mask
+    threads = m.threads if m.threads is not None else (1 if spec.live else None)
+    return ModelOptions(file=m.file, sha256=m.sha256, roi=mask.roi, roi_margin=mask.roi_margin,
+                        redetect_every=mask.redetect_every, model_dir=m.dir, threads=threads or None,
+                        provider=m.provider, prompts=tuple(prompts_of(m)), feed=feed, live=spec.live)
+
+
+def uses_mask_path(spec: JobSpec) -> bool:
+    """Selfie models get smoothing and refinement; models that track objects give their masks as they are."""
+    return not model_entry(spec.model.name).tracks_objects
+
+
+def production_segmenter(spec: JobSpec, feed: PromptFeed | None = None) -> Segmenter:
+    """The spec's model with, for the selfie models, the whole mask path (ROI, smoothing, refinement)."""
+    inner = create_segmenter(spec.model.name, model_options(spec, feed))
+    if not uses_mask_path(spec):
+        return inner
+    return MaskedSegmenter(inner, MaskPath(smoothing_options(spec.mask), refine_options(spec.mask)))

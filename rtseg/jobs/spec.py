@@ -1,0 +1,661 @@
+"""The one job model: every job rtseg runs (file effects, webcam, track, batch items) is a :class:`JobSpec`.
+
+A CLI command fills a spec from its options; a TOML file holds the same keys (``rtseg run FILE``
+runs any job); the Python API builds one from keyword arguments. Unknown keys are rejected by name,
+types are strict (``roi = "yes"`` is an error, not ``True``), and paths in a config file are
+relative to that file.
+
+>>> spec = JobSpec.model_validate({"command": "blur", "source": {"path": "in.mp4"},
+...                                "outputs": [{"kind": "video", "path": "out.mp4"}]})
+>>> spec.effect.strength, spec.effective_effect.value, spec.live
+(25.0, 'blur', False)
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+
+from rtseg.errors import ConfigError
+
+Flag = StrictBool
+Int = StrictInt
+Num = Annotated[float, Field(strict=True)] | StrictInt
+"""A number: an int or a float, not a string."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class JobKind(StrEnum):
+    BLUR = "blur"
+    REPLACE = "replace"
+    CUTOUT = "cutout"
+    SEGMENT = "segment"
+    OVERLAY = "overlay"
+    WEBCAM = "webcam"
+    TRACK = "track"
+
+
+Command = JobKind
+
+
+class EffectKind(StrEnum):
+    BLUR = "blur"
+    REPLACE = "replace"
+    CUTOUT = "cutout"
+    OVERLAY = "overlay"
+    NONE = "none"
+
+
+class OutputKind(StrEnum):
+    VIDEO = "video"
+    """The composite as a video file (H.264 by default; VP9/ProRes with alpha for cutout)."""
+    IMAGES = "images"
+    """The composite as one PNG per frame in a folder."""
+    MASKS = "masks"
+    """One PNG per frame: alpha (0..255), or object ids with the DAVIS palette for SAM 2."""
+    RLE = "rle"
+    """SAM 2: one JSON file of COCO run-length masks per frame and object."""
+    LOGITS = "logits"
+    """SAM 2: one float32 .npy (objects x H x W) per frame in a folder."""
+    VCAM = "vcam"
+    PREVIEW = "preview"
+    RECORD = "record"
+    """Live: the output recorded to a video file."""
+    NULL = "null"
+
+
+class SchedulePolicy(StrEnum):
+    AUTO = "auto"
+    """``every`` for files, ``newest`` for live input."""
+    EVERY = "every"
+    """Segment every ``mask.infer_every``-th frame in order (deterministic)."""
+    NEWEST = "newest"
+    """Segment the newest frame behind a flow limiter (one in flight); every frame goes on."""
+
+
+FILE_KINDS = {OutputKind.VIDEO, OutputKind.IMAGES, OutputKind.MASKS, OutputKind.RLE, OutputKind.LOGITS}
+LIVE_KINDS = {OutputKind.VCAM, OutputKind.PREVIEW, OutputKind.RECORD, OutputKind.NULL, OutputKind.VIDEO}
+OBJECT_KINDS = {OutputKind.RLE, OutputKind.LOGITS}
+ALPHA_VIDEO_SUFFIXES = (".webm", ".mov")
+
+
+class SourceSpec(_Strict):
+    """Where frames come from: a file, URL, image folder, ``sample`` or ``synthetic[:WxH][@N]`` (``path``),
+    or a camera (``camera``); ``realtime`` replays ``path`` on its own clock as if it were a camera."""
+
+    path: str | None = None
+    camera: Int | str | None = None
+    """Camera index (0, 1, …) or device path (/dev/video2)."""
+    realtime: Flag = False
+    loop: Flag = True
+    """Replay: restart the file at its end (a camera never ends); ``run.duration`` ends the run."""
+    speed: Num = Field(1.0, gt=0, le=100)
+    width: Int | None = Field(1280, gt=0)
+    height: Int | None = Field(720, gt=0)
+    fps: Num | None = Field(30.0, gt=0, le=1000)
+    fourcc: str | None = "MJPG"
+    mirror: Flag = False
+    backend: str = "auto"
+    """Camera API: auto | v4l2 | dshow | msmf | avfoundation | any."""
+    reconnect: Flag = True
+    retry_interval_s: Num = Field(1.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _non_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("input must not be empty")
+        return v
+
+    @property
+    def live(self) -> bool:
+        return self.camera is not None or self.realtime
+
+    @property
+    def label(self) -> str:
+        return self.path if self.path is not None else str(self.camera if self.camera is not None else 0)
+
+
+class PromptSpec(_Strict):
+    """One SAM 2 prompt: points (with labels), a box or a mask PNG, for one object on one frame."""
+
+    frame: Int = Field(0, ge=0)
+    object: Int = Field(1, ge=1, le=255)
+    points: list[tuple[Num, Num]] = Field(default_factory=list)
+    labels: list[Int] = Field(default_factory=list)
+    """1 include, 0 exclude, one per point (default: all 1)."""
+    box: tuple[Num, Num, Num, Num] | None = None
+    mask: str | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[int]) -> list[int]:
+        if any(x not in (0, 1) for x in v):
+            raise ValueError(f"labels must be 0 (exclude) or 1 (include), got {v}")
+        return v
+
+    @field_validator("box")
+    @classmethod
+    def _box(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if v is not None and (v[2] < v[0] or v[3] < v[1]):
+            raise ValueError(f"box must be x0,y0,x1,y1 with x0<=x1 and y0<=y1, got {list(v)}")
+        return v
+
+    def model_post_init(self, context: Any) -> None:
+        if self.labels and len(self.labels) != len(self.points):
+            raise ValueError(f"{len(self.points)} points but {len(self.labels)} labels")
+        if not self.points and self.box is None and self.mask is None:
+            raise ValueError("a prompt needs points, a box or a mask")
+
+
+class ModelSpec(_Strict):
+    name: str = "selfie"
+    """A registry name: ``rtseg devices`` lists them (selfie, selfie-square, selfie-landscape, sam2)."""
+    file: str | None = None
+    """Selfie: a model file to use instead of the bundled one (same architecture)."""
+    sha256: str | None = None
+    """Expected sha256 of ``file``; checked before loading."""
+    dir: str | None = None
+    """SAM 2: the directory ``rtseg export-sam2`` wrote."""
+    threads: Int | None = Field(None, ge=0, le=64)
+    """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
+    provider: str = "auto"
+    """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
+    prompts: list[PromptSpec] = Field(default_factory=list)
+    prompts_file: str | None = None
+    """SAM 2: a JSON list of prompts ({"frame", "object", "points", "labels", "box", "mask"})."""
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from rtseg.segment.registry import model_entry
+
+        model_entry(v)
+        return v
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        from rtseg.segment.providers import Device
+
+        Device.parse(v)
+        return v
+
+    @property
+    def tracks_objects(self) -> bool:
+        from rtseg.segment.registry import model_entry
+
+        return model_entry(self.name).tracks_objects
+
+
+class CarrySpec(_Strict):
+    """Carry-forward: the newest mask moved onto frames without their own by optical flow."""
+
+    enabled: Flag = True
+    """False holds the newest mask unmoved (the stale baseline; live only)."""
+    flow_width: Int = Field(640, ge=32, le=1920)
+    """Width of the grey images DIS optical flow (ULTRAFAST preset) runs on."""
+    mask_width: Int | None = Field(None, ge=32, le=4096)
+    """Width the mask is moved at (default: 320 live, the frame's width on files)."""
+    blend_frames: Int | None = Field(None, ge=0, le=30)
+    """A fresh mask replacing a carried one fades in over this many frames (default: 2 live, 1 files)."""
+    history: Int = Field(96, ge=1, le=1000)
+    """Frames of flow kept, so a mask this many frames late can still be moved."""
+
+
+class MaskSpec(_Strict):
+    """How the raw model output becomes the alpha the composite uses (see benchmarks/quality.py).
+
+    ROI and smoothing apply to the selfie models; SAM 2's masks are used as the model gives them.
+    """
+
+    roi: Flag = True
+    """Second model pass on a square crop around the person (tracked from the previous frame)."""
+    roi_margin: Num = Field(0.15, ge=0, le=1)
+    redetect_every: Int = Field(15, ge=1)
+    smoothing: str = "motion"
+    """none | ema | uncertainty | motion (uncertainty-weighted, gated by image motion)."""
+    smoothing_ratio: Num = Field(0.85, ge=0, le=1)
+    ema_weight: Num = Field(0.5, gt=0, le=1)
+    motion_threshold: Num = Field(120.0, gt=0)
+    low: Num = Field(0.1, ge=0, lt=1)
+    high: Num = Field(0.9, gt=0, le=1)
+    """Output ramp: alpha below ``low`` → 0, above ``high`` → 1, linear (soft) in between."""
+    refine: str = "none"
+    """none | feather | guided (guided filter at 1/``refine_scale`` with the frame as guide)."""
+    refine_radius: Int = Field(4, ge=1, le=64)
+    refine_eps: Num = Field(1e-3, gt=0)
+    refine_scale: Int = Field(4, ge=1, le=16)
+    infer_every: Int = Field(1, ge=1, le=1000)
+    """Files: run the model on every K-th frame only; optical flow moves the mask onto the frames between."""
+    carry: CarrySpec = Field(default_factory=CarrySpec)
+
+    @field_validator("smoothing")
+    @classmethod
+    def _smoothing(cls, v: str) -> str:
+        from rtseg.temporal.smoothing import SmoothingMode
+
+        _enum(SmoothingMode, v)
+        return v
+
+    @field_validator("refine")
+    @classmethod
+    def _refine(cls, v: str) -> str:
+        from rtseg.temporal.refine import RefineMode
+
+        _enum(RefineMode, v)
+        return v
+
+
+class ScheduleSpec(_Strict):
+    policy: SchedulePolicy = SchedulePolicy.AUTO
+    max_wait_ms: Num | None = Field(None, ge=0, le=1000)
+    """Live: how long a frame admitted to inference waits for its own mask before using the newest one
+    (default: 20 ms for the selfie models, which usually make it; 0 for SAM 2, which never does)."""
+    max_in_queue: Int = Field(0, ge=0, le=4)
+    """Live: frames waiting behind the one in inference (0: MediaPipe's default, drop at once)."""
+    target_fps: Num | None = Field(None, gt=0, le=1000)
+    """Live, adaptive: infer less often / on smaller input to hold this output frame rate."""
+    cpu_budget: Num | None = Field(None, gt=0, le=6400)
+    """Live, adaptive: keep process CPU under this percent (100 = one core)."""
+    adaptive_period_s: Num = Field(2.0, gt=0, le=60)
+    max_interval: Int = Field(8, ge=1, le=120)
+
+
+class EffectSpec(_Strict):
+    kind: EffectKind | None = None
+    """blur | replace | cutout | overlay | none; default from the command (track: overlay, webcam: blur)."""
+    strength: Num = Field(25.0, ge=0, le=200)
+    """Background blur sigma in pixels at the frame's resolution."""
+    backgrounds: list[str] = Field(default_factory=list)
+    """Replacement backgrounds (image, looped video, #RRGGBB); live, the ``b`` key cycles through them."""
+    light_wrap: Num = Field(0.0, ge=0, le=1)
+    """Replacement only: how much background light spills over the person's edge (0 = off)."""
+    halo_free: Flag = True
+    """Weight the person out of the background blur so it does not smear into it."""
+    overlay_colour: str = "#00ff00"
+    overlay_opacity: Num = Field(0.5, ge=0, le=1)
+    invert: Flag = False
+    """Apply the effect to the object instead of the background (``track --effect blur-object``)."""
+    fail_closed_ms: Num | None = Field(None, gt=0)
+    """Live privacy: blur the whole frame when no fresh mask has arrived for this long."""
+    hotkeys: Flag = True
+    """Live: the preview window's keys switch effect, blur strength and background."""
+
+    @field_validator("overlay_colour")
+    @classmethod
+    def _colour(cls, v: str) -> str:
+        from rtseg.effects.composite import parse_colour
+
+        if parse_colour(v) is None:
+            raise ValueError(f"must be #RRGGBB, got {v!r}")
+        return v
+
+    @field_validator("backgrounds")
+    @classmethod
+    def _backgrounds(cls, v: list[str]) -> list[str]:
+        from rtseg.effects.composite import parse_colour
+
+        for bg in v:
+            if bg.strip().startswith("#") and parse_colour(bg) is None:
+                raise ValueError(f"background colour must be #RRGGBB, got {bg!r}")
+        return v
+
+
+class OutputSpec(_Strict):
+    kind: OutputKind
+    path: str | None = None
+    vcam_device: str | None = None
+    vcam_backend: str | None = None
+    vcam_format: str = "auto"
+    """auto | rgb | bgr | i420"""
+
+    def model_post_init(self, context: Any) -> None:
+        needs_path = self.kind not in (OutputKind.VCAM, OutputKind.PREVIEW, OutputKind.NULL)
+        if needs_path and not self.path:
+            raise ValueError(f"a {self.kind.value} output needs a path")
+
+
+class EncoderSpec(_Strict):
+    codec: str | None = None
+    """Video codec; default by output name (H.264 for .mp4/.mkv/.mov, VP9 for .webm, ProRes 4444 for cutout .mov)."""
+    crf: Int | None = Field(None, ge=0, le=63)
+    preset: str | None = None
+
+
+class RunSpec(_Strict):
+    progress: Flag = True
+    stats_json: str | None = None
+    queue_size: Int | None = Field(None, ge=1, le=256)
+    """Frames buffered between stages (default: 4 on files, 2 live)."""
+    duration: Num | None = Field(None, gt=0)
+    """Live: stop after this many seconds."""
+    status: Flag = True
+    """Live: a one-line status on stderr every ``status_interval`` seconds."""
+    status_interval: Num = Field(2.0, gt=0)
+    cv_threads: Int | None = Field(None, ge=0, le=64)
+    """``cv2.setNumThreads`` for the run (default: 1 live, where the stages already run in parallel)."""
+    debug: Flag = False
+
+
+DEFAULT_EFFECT = {JobKind.BLUR: EffectKind.BLUR, JobKind.REPLACE: EffectKind.REPLACE,
+                  JobKind.CUTOUT: EffectKind.CUTOUT, JobKind.OVERLAY: EffectKind.OVERLAY,
+                  JobKind.SEGMENT: EffectKind.NONE, JobKind.TRACK: EffectKind.OVERLAY, JobKind.WEBCAM: EffectKind.BLUR}
+
+
+class JobSpec(_Strict):
+    """One job: where frames come from, which model, how masks are made and scheduled, what effect,
+    which outputs, and how to run. See ``configs/`` for one preset of every kind."""
+
+    command: JobKind
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    mask: MaskSpec = Field(default_factory=MaskSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    effect: EffectSpec = Field(default_factory=EffectSpec)
+    outputs: list[OutputSpec] = Field(default_factory=list)
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+
+    # -- derived -----------------------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        """Frames arrive on a clock (camera or real-time replay)."""
+        return self.source.live
+
+    @property
+    def effective_effect(self) -> EffectKind:
+        return self.effect.kind if self.effect.kind is not None else DEFAULT_EFFECT[self.command]
+
+    @property
+    def policy(self) -> SchedulePolicy:
+        if self.schedule.policy is not SchedulePolicy.AUTO:
+            return self.schedule.policy
+        return SchedulePolicy.NEWEST if self.live else SchedulePolicy.EVERY
+
+    def outputs_of(self, *kinds: OutputKind) -> list[OutputSpec]:
+        return [o for o in self.outputs if o.kind in kinds]
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> JobSpec:
+        """Validate ``data`` (current or earlier key layout); errors become one ConfigError line.
+
+        ``base_dir``: relative paths in ``data`` are relative to it (a config file's folder).
+        """
+        try:
+            spec = cls.model_validate(normalize(data))
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, source)) from None
+        if base_dir is not None:
+            spec = spec.resolved(base_dir)
+        return spec
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> JobSpec:
+        """A job from a TOML file; its relative paths are relative to the file.
+
+        >>> JobSpec.from_toml("configs/blur.toml").command.value  # doctest: +SKIP
+        'blur'
+        """
+        p = Path(path)
+        return cls.from_dict(load_toml(p), str(p), base_dir=p.resolve().parent).check()
+
+    def resolved(self, base: Path) -> JobSpec:
+        """A copy with every relative file path made relative to ``base`` (absolute)."""
+        from rtseg.effects.composite import parse_colour
+        from rtseg.sources import is_special_input
+
+        def fix(value: str | None, special: bool = False) -> str | None:
+            if value is None or special or Path(value).is_absolute():
+                return value
+            return str(base / value)
+
+        data = self.model_dump(exclude_unset=True)
+        src = data.get("source", {})
+        if "path" in src:
+            src["path"] = fix(src["path"], is_special_input(src["path"]))
+        model = data.get("model", {})
+        for key in ("file", "dir", "prompts_file"):
+            if key in model:
+                model[key] = fix(model[key])
+        for prompt in model.get("prompts", []):
+            if prompt.get("mask"):
+                prompt["mask"] = fix(prompt["mask"])
+        effect = data.get("effect", {})
+        if "backgrounds" in effect:
+            effect["backgrounds"] = [fix(b, parse_colour(b) is not None) for b in effect["backgrounds"]]
+        for out in data.get("outputs", []):
+            if out.get("path"):
+                out["path"] = fix(out["path"])
+        run = data.get("run", {})
+        if run.get("stats_json"):
+            run["stats_json"] = fix(run["stats_json"])
+        return type(self).model_validate(data)
+
+    def check(self) -> JobSpec:
+        """Rules across sections that a config or the command line can break; returns self."""
+        src, kind, effect = self.source, self.command, self.effective_effect
+        if src.path is not None and src.camera is not None:
+            raise ConfigError(f"give a camera or a file, not both (camera={src.camera!r}, file={src.path!r})")
+        if kind is JobKind.WEBCAM:
+            if src.path is not None and not src.realtime:
+                raise ConfigError(f"a file in live mode must be replayed in real time: add --realtime "
+                                  f"(file={src.path!r}); for offline processing use `rtseg blur FILE -o OUT`")
+        else:
+            if src.path is None:
+                raise ConfigError(f"{kind.value} needs an input (INPUT / [source] path = \"...\")")
+            if src.live:
+                raise ConfigError(f"{kind.value} reads a file; live input (a camera or --realtime) is `rtseg webcam`")
+        if not self.outputs:
+            if kind is JobKind.SEGMENT:
+                raise ConfigError("segment needs a masks folder (--masks DIR)")
+            if kind is JobKind.WEBCAM:
+                raise ConfigError("nothing to output: give --vcam, --preview, --record FILE or --sink null")
+            raise ConfigError(f"{kind.value} needs an output (-o OUTPUT, --masks DIR"
+                              f"{', --rle FILE.json or --logits DIR' if self.model.tracks_objects else ''})")
+        allowed = LIVE_KINDS if self.live else FILE_KINDS | {OutputKind.NULL}
+        for out in self.outputs:
+            if out.kind not in allowed:
+                where = "a live job" if self.live else "a file job"
+                raise ConfigError(f"{out.kind.value} is not an output of {where}; expected one of: "
+                                  f"{', '.join(sorted(k.value for k in allowed))}")
+            if out.kind in OBJECT_KINDS and not self.model.tracks_objects:
+                raise ConfigError(f"--{out.kind.value} needs a model that tracks objects (--model sam2), "
+                                  f"not {self.model.name!r}")
+            if effect is EffectKind.CUTOUT and out.kind in (OutputKind.VIDEO, OutputKind.RECORD):
+                suffix = Path(out.path or "").suffix.lower()
+                if suffix not in ALPHA_VIDEO_SUFFIXES:
+                    raise ConfigError(f"cutout needs an alpha-capable output: OUTPUT.webm, OUTPUT.mov or a "
+                                      f"directory, got {Path(out.path or '').name!r}")
+            if effect is EffectKind.CUTOUT and out.kind is OutputKind.VCAM:
+                raise ConfigError("a virtual camera cannot carry alpha: use --effect cutout with --preview or "
+                                  "--record FILE.webm|.mov")
+        if effect is EffectKind.REPLACE and not self.effect.backgrounds:
+            raise ConfigError("replace needs a background (--background IMAGE|VIDEO|#RRGGBB)")
+        m = self.model
+        if m.tracks_objects:
+            if not m.dir:
+                raise ConfigError(f"--model {m.name} needs --model-dir DIR (a directory written by "
+                                  "`rtseg export-sam2`)")
+            if not self.live and not m.prompts and not m.prompts_file:
+                raise ConfigError("give a prompt: --point X,Y[,LABEL], --box X0,Y0,X1,Y1, --mask PNG or "
+                                  "--prompts FILE.json")
+        elif m.prompts or m.prompts_file:
+            raise ConfigError(f"point/box/mask prompts need --model sam2 (model is {m.name!r})")
+        if self.live and (m.prompts or m.prompts_file):
+            extra = [p for p in m.prompts if p.frame != 0 or p.object != 1 or p.mask is not None]
+            if extra or m.prompts_file:
+                raise ConfigError("live prompts are points and a box for object 1 on the first frame; click in "
+                                  "--preview for more")
+        if self.mask.infer_every > 1 and self.live:
+            raise ConfigError("--infer-every is for files; live, use --target-fps or --cpu-budget")
+        return self
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _enum(enum: type[StrEnum], value: str) -> None:
+    try:
+        enum(value)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'")
+        elif err["type"] == "missing":
+            parts.append(f"missing key '{loc}'")
+        elif not err["loc"]:
+            parts.append(msg)
+        else:
+            parts.append(f"'{loc}': {msg} (got {err.get('input')!r})")
+    return f"{source}: " + "; ".join(dict.fromkeys(parts))
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base`` (None values in ``override`` are ignored)."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = merge({}, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _is_folder_output(path: str) -> bool:
+    return Path(path).suffix == "" or Path(path).is_dir()
+
+
+def normalize(data: dict[str, Any]) -> dict[str, Any]:
+    """Map the key layouts of earlier rtseg versions onto the current one (old configs keep working).
+
+    Top-level ``input`` / ``output`` / ``masks`` / ``rle`` / ``logits``; webcam configs'
+    ``[source] device`` / ``file``, ``[prompt]``, ``[carry]``, ``[adaptive]``, ``[flow]``,
+    ``[output]``, ``[effect] mode`` and ``[model] device``; ``[effect] background``.
+
+    >>> normalize({"command": "blur", "input": "a.mp4", "output": "b.mp4"})["outputs"]
+    [{'kind': 'video', 'path': 'b.mp4'}]
+    """
+    if not isinstance(data, dict):
+        return data
+    d = copy.deepcopy(data)
+
+    def section(name: str) -> dict[str, Any]:
+        value = d.setdefault(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{name}' must be a table ([{name}]), got {value!r}")
+        return value
+
+    outputs: list[dict[str, Any]] = []
+    if "input" in d:
+        section("source")["path"] = d.pop("input")
+    if "output" in d and not isinstance(d["output"], dict):
+        path = d.pop("output")
+        if path is not None:
+            kind = "images" if isinstance(path, str) and _is_folder_output(path) else "video"
+            outputs.append({"kind": kind, "path": path})
+    for key in ("masks", "rle", "logits"):
+        if key in d and not isinstance(d[key], dict):
+            path = d.pop(key)
+            if path is not None:
+                outputs.append({"kind": key, "path": path})
+    src = d.get("source")
+    if isinstance(src, dict):
+        if "device" in src:
+            src["camera"] = src.pop("device")
+        if "file" in src:
+            src["path"] = src.pop("file")
+    model = d.get("model")
+    if isinstance(model, dict) and "device" in model:
+        model["provider"] = model.pop("device")
+    prompt = d.pop("prompt", None)
+    if isinstance(prompt, dict):
+        if prompt.get("points") or prompt.get("box") is not None:
+            section("model").setdefault("prompts", []).append(
+                {k: v for k, v in prompt.items() if k in ("points", "labels", "box")})
+        unknown = set(prompt) - {"points", "labels", "box"}
+        if unknown:
+            raise ConfigError(f"unknown key 'prompt.{sorted(unknown)[0]}'")
+    carry = d.pop("carry", None)
+    if isinstance(carry, dict):
+        section("mask")["carry"] = carry
+    adaptive = d.pop("adaptive", None)
+    if isinstance(adaptive, dict):
+        sched = section("schedule")
+        renames = {"period_s": "adaptive_period_s"}
+        for k, v in adaptive.items():
+            sched[renames.get(k, k)] = v
+    flow = d.pop("flow", None)
+    if isinstance(flow, dict):
+        for k, v in flow.items():
+            if k in ("queue_size", "cv_threads"):
+                section("run")[k] = v
+            else:
+                section("schedule")[k] = v
+    effect = d.get("effect")
+    if isinstance(effect, dict):
+        if "mode" in effect:
+            effect["kind"] = effect.pop("mode")
+        if "background" in effect:
+            bg = effect.pop("background")
+            if bg is not None:
+                effect["backgrounds"] = [bg, *effect.get("backgrounds", [])]
+    out = d.get("output")
+    if isinstance(out, dict):
+        d.pop("output")
+        vcam = {k: out.pop(k) for k in ("vcam_device", "vcam_backend", "vcam_format") if k in out}
+        if out.pop("vcam", False):
+            outputs.append({"kind": "vcam", **vcam})
+        if out.pop("preview", False):
+            outputs.append({"kind": "preview"})
+        record = out.pop("record", None)
+        if record:
+            outputs.append({"kind": "record", "path": record})
+        if out.pop("null", False):
+            outputs.append({"kind": "null"})
+        if out:
+            raise ConfigError(f"unknown key 'output.{sorted(out)[0]}'")
+    if outputs:
+        existing = d.get("outputs", [])
+        d["outputs"] = [*existing, *outputs] if isinstance(existing, list) else existing
+    for name in ("source", "model", "mask", "schedule", "effect", "encoder", "run"):
+        if d.get(name) == {}:
+            d.pop(name)
+    return d

@@ -1,0 +1,102 @@
+"""The model registry: every segmenter is found here by name (``rtseg devices`` and ``--help`` list them).
+
+Adding a model is one :class:`ModelEntry` with a factory that turns :class:`ModelOptions` into a
+:class:`~rtseg.segment.base.Segmenter`; heavy imports stay inside the factory.
+
+>>> model_names()
+['selfie', 'selfie-square', 'selfie-landscape', 'sam2']
+>>> MODELS["sam2"].tracks_objects
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtseg.errors import ConfigError
+from rtseg.segment.base import Segmenter
+from rtseg.segment.prompts import Prompt, PromptFeed
+from rtseg.segment.selfie import SelfieVariant
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What a factory may use; each model reads the fields that concern it."""
+
+    file: str | None = None
+    """Selfie: a model file replacing the bundled one (same architecture)."""
+    sha256: str | None = None
+    roi: bool = True
+    """Selfie: the second pass on a crop around the person."""
+    roi_margin: float = 0.15
+    redetect_every: int = 15
+    model_dir: str | None = None
+    """SAM 2: the directory ``rtseg export-sam2`` wrote."""
+    threads: int | None = None
+    """SAM 2: ONNX Runtime intra-op threads (None: its default)."""
+    provider: str = "auto"
+    """SAM 2: ONNX Runtime execution provider, ``auto | tensorrt | cuda | cpu``."""
+    prompts: tuple[Prompt, ...] = ()
+    feed: PromptFeed | None = field(default=None, compare=False)
+    live: bool = False
+    """Frames come from a clock, newest first (prompts apply to the first frame segmented)."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    summary: str
+    create: Callable[[ModelOptions], Segmenter]
+    tracks_objects: bool = False
+    """Results carry per-object masks and need prompts (SAM 2)."""
+    needs_model_dir: bool = False
+
+
+def _selfie(variant: SelfieVariant) -> Callable[[ModelOptions], Segmenter]:
+    def create(o: ModelOptions) -> Segmenter:
+        from rtseg.segment.roi import RoiSegmenter
+        from rtseg.segment.selfie import SelfieSegmenter
+
+        if o.roi:
+            return RoiSegmenter(variant, margin=o.roi_margin, redetect_every=o.redetect_every, model_path=o.file,
+                                model_sha256=o.sha256)
+        return SelfieSegmenter(variant, model_path=o.file, model_sha256=o.sha256)
+
+    return create
+
+
+def _sam2(o: ModelOptions) -> Segmenter:
+    from rtseg.segment.sam2.segmenter import Sam2Segmenter
+
+    if not o.model_dir:
+        raise ConfigError("the sam2 model needs a model directory (--model-dir DIR, written by `rtseg export-sam2`)")
+    return Sam2Segmenter(Path(o.model_dir), o.prompts, feed=o.feed, threads=o.threads, provider=o.provider,
+                         live=o.live)
+
+
+MODELS: dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry("selfie", "MediaPipe selfie segmentation, people; landscape model for wide frames, square otherwise",
+               _selfie(SelfieVariant.AUTO)),
+    ModelEntry("selfie-square", "MediaPipe selfie segmentation, 256x256 model", _selfie(SelfieVariant.SQUARE)),
+    ModelEntry("selfie-landscape", "MediaPipe selfie segmentation, 256x144 model", _selfie(SelfieVariant.LANDSCAPE)),
+    ModelEntry("sam2", "SAM 2 masklet propagation through ONNX Runtime, any object from points/boxes/masks "
+               "(needs --model-dir)", _sam2, tracks_objects=True, needs_model_dir=True),
+)}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def model_entry(name: str) -> ModelEntry:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; expected one of: {', '.join(MODELS)}") from None
+
+
+def create_segmenter(name: str, options: ModelOptions | None = None) -> Segmenter:
+    """A segmenter by registry name (not opened yet)."""
+    return model_entry(name).create(options or ModelOptions())
