@@ -50,7 +50,7 @@ def bench(
     from rtseg.bench.report import markdown as to_markdown
     from rtseg.bench.report import print_report, write_json
     from rtseg.bench.suite import BenchRun
-    from rtseg.cli import _fail
+    from rtseg.cli.common import fail
 
     console = Console()
     if not console.is_terminal:
@@ -78,7 +78,7 @@ def bench(
         err.print("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
-        raise _fail(exc, debug) from None
+        raise fail(exc, debug) from None
     if any(w.get("status") == "error" for w in report["workloads"].values()):
         for name, w in report["workloads"].items():
             if w.get("status") == "error":

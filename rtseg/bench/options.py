@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rtseg.bench.baseline import BaselineBlur
-from rtseg.config import format_validation_error, load_toml
+from rtseg.jobs.spec import format_validation_error, load_toml
 from rtseg.errors import ConfigError
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")

@@ -1,5 +1,6 @@
-"""The benchmark workloads. Each builds rtseg exactly as the CLI does (:func:`rtseg.app.build_pipeline`),
-so the numbers are those of ``rtseg blur``, including any stage the app adds later."""
+"""The benchmark workloads. Each builds rtseg exactly as the CLI does (a :class:`~rtseg.jobs.JobSpec` through
+:func:`rtseg.jobs.build`), so the numbers are those of ``rtseg blur`` / ``rtseg webcam``, including any
+stage the builder adds later."""
 
 from __future__ import annotations
 
@@ -13,24 +14,23 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rtseg.app import build_pipeline
 from rtseg.bench.baseline import BaselineMode, TutorialLoop
 from rtseg.bench.inputs import ClipInfo
 from rtseg.bench.measure import Meter, RunRecord, load_average, summarise
 from rtseg.bench.options import BenchOptions
-from rtseg.config import build_config
-from rtseg.effects import BlurEffect, CutoutEffect, EffectStage, OverlayEffect, ReplaceEffect
+from rtseg.effects import BlurEffect, CutoutEffect, OverlayEffect, ReplaceEffect
 from rtseg.errors import PipelineError
-from rtseg.graph import Pipeline
 from rtseg.graph.stats import percentiles_ms
+from rtseg.jobs import JobPipeline, JobSpec, build
+from rtseg.jobs.segmenters import MaskedSegmenter
+from rtseg.segment.roi import RoiSegmenter
 from rtseg.segment.selfie import choose_variant
-from rtseg.sinks.null import NullSink
 from rtseg.sources.video import VideoFileSource
 
 RunFn = Callable[[int], RunRecord]
 
 
-def blur_config(clip: ClipInfo, opts: BenchOptions, output: Path) -> Any:
+def blur_config(clip: ClipInfo, opts: BenchOptions, output: Path | None) -> JobSpec:
     """The job ``rtseg blur CLIP -o OUTPUT --strength S [--crf] [--preset]`` would run.
 
     The model is named explicitly (the variant ``selfie`` would choose for this frame size), so it
@@ -39,20 +39,35 @@ def blur_config(clip: ClipInfo, opts: BenchOptions, output: Path) -> Any:
     """
     encoder = {k: v for k, v in {"crf": opts.crf, "preset": opts.preset}.items() if v is not None}
     model = f"selfie-{choose_variant(clip.width, clip.height).value}"
-    return build_config({"command": "blur", "input": clip.path, "output": str(output), "model": {"name": model},
-                         "effect": {"strength": opts.strength}, "encoder": encoder, "run": {"progress": False}})
+    return JobSpec.from_dict({
+        "command": "blur" if output is not None else "segment", "source": {"path": clip.path},
+        "outputs": [{"kind": "video", "path": str(output)} if output is not None else {"kind": "null"}],
+        "model": {"name": model}, "effect": {"strength": opts.strength}, "encoder": encoder,
+        "run": {"progress": False}}).check()
 
 
-def _run_pipeline(pipeline: Pipeline, impl: str, rep: int) -> RunRecord:
+def live_config(clip: ClipInfo, opts: BenchOptions) -> JobSpec:
+    """``rtseg webcam --source CLIP --realtime --blur S --sink null`` replayed at ``live_fps``."""
+    model = f"selfie-{choose_variant(clip.width, clip.height).value}"
+    speed = opts.live_fps / clip.fps
+    # duration is media time; at ``speed`` it lasts live_seconds of wall time.
+    return JobSpec.from_dict({
+        "command": "webcam", "source": {"path": clip.path, "realtime": True, "loop": True, "speed": speed},
+        "model": {"name": model}, "effect": {"strength": opts.strength}, "outputs": [{"kind": "null"}],
+        "run": {"duration": opts.live_seconds * speed, "status": False}}).check()
+
+
+def _run_pipeline(pipeline: JobPipeline, impl: str, rep: int) -> RunRecord:
     with Meter() as meter:
         stats = pipeline.run()
     rec = RunRecord.from_stats(impl, rep, stats, meter.peak_rss_mb, meter.load_before)
     rec.load_after = meter.load_after
-    for stage in pipeline.stages:
+    seg = pipeline.segment.segmenter
+    if isinstance(seg, MaskedSegmenter):  # the live mask path wraps the model
+        seg = seg.inner
+    if isinstance(seg, RoiSegmenter):
         # Model passes per run (the ROI segmenter runs a crop pass and, at times, a full-frame pass).
-        seg_stats = getattr(getattr(stage, "segmenter", None), "stats", None)
-        if dataclasses.is_dataclass(seg_stats) and not isinstance(seg_stats, type):
-            rec.extra["segmenter"] = dataclasses.asdict(seg_stats)
+        rec.extra["segmenter"] = dataclasses.asdict(seg.stats)
     return rec
 
 
@@ -64,19 +79,16 @@ def _check_frames(rec: RunRecord, expected: int, what: str) -> RunRecord:
 
 def rtseg_file_blur(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
     def run(rep: int) -> RunRecord:
-        pipeline, _ = build_pipeline(blur_config(clip, opts, output))
-        return _check_frames(_run_pipeline(pipeline, "rtseg", rep), clip.frames, "rtseg blur")
+        return _check_frames(_run_pipeline(build(blur_config(clip, opts, output)), "rtseg", rep), clip.frames,
+                             "rtseg blur")
     return run
 
 
 def rtseg_file_segment(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
     """The blur job's graph without its effect and with a null sink: decode + segment (+ mask stage)."""
     def run(rep: int) -> RunRecord:
-        cfg = blur_config(clip, opts, output)
-        full, _ = build_pipeline(cfg)
-        stages = [s for s in full.stages if not isinstance(s, EffectStage)]
-        pipeline = Pipeline(full.source, stages, NullSink(), queue_size=cfg.run.queue_size)
-        return _check_frames(_run_pipeline(pipeline, "rtseg", rep), clip.frames, "rtseg segment")
+        return _check_frames(_run_pipeline(build(blur_config(clip, opts, None)), "rtseg", rep), clip.frames,
+                             "rtseg segment")
     return run
 
 
@@ -125,18 +137,15 @@ def compare(rtseg: RunFn, baseline: RunFn | None, repeat: int, warmup: int) -> d
 
 
 def live_run(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
-    """Realtime replay at ``live_fps`` (looping the clip) through the blur graph into a null sink."""
+    """Realtime replay at ``live_fps`` (looping the clip) through the live graph into a null sink."""
     from rtseg.sources.realtime import RealtimeSource
 
     def run(rep: int) -> RunRecord:
-        full, _ = build_pipeline(blur_config(clip, opts, output))
-        speed = opts.live_fps / clip.fps
-        # duration_s is media time; at ``speed`` it lasts live_seconds of wall time.
-        source = RealtimeSource(clip.path, loop=True, duration_s=opts.live_seconds * speed, speed=speed)
-        pipeline = Pipeline(source, full.stages, NullSink(), queue_size=2)
+        pipeline = build(live_config(clip, opts))
         rec = _run_pipeline(pipeline, "rtseg", rep)
-        rec.extra["late_dropped"] = source.late_dropped
-        rec.dropped += source.late_dropped
+        source = pipeline.source
+        late = source.late_dropped if isinstance(source, RealtimeSource) else 0
+        rec.extra["late_dropped"] = late
         rec.extra["expected_frames"] = round(opts.live_seconds * opts.live_fps)
         return rec
     return run
@@ -146,24 +155,11 @@ def live_run(clip: ClipInfo, opts: BenchOptions, output: Path) -> RunFn:
 
 def _frames_and_alphas(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The clip's first frames with the alpha the blur job's composite would get (same stages)."""
-    full, _ = build_pipeline(blur_config(clip, opts, workdir / "unused.mp4"))
-    stages = [s for s in full.stages if not isinstance(s, EffectStage)]
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    opened: list[Any] = []
-    try:
-        for stage in [full.source, *stages]:
-            stage.open()
-            opened.append(stage)
-        while len(out) < opts.effects_frames:
-            frame = full.source.read()
-            for stage in stages:
-                frame = stage.process(frame) if frame is not None else None
-            if frame is None or frame.alpha is None:
-                break
-            out.append((frame.image, frame.alpha))
-    finally:
-        for stage in reversed(opened):
-            stage.close()
+    for frame in build(blur_config(clip, opts, None)).frames():
+        if frame.alpha is None or len(out) >= opts.effects_frames:
+            break
+        out.append((frame.image, frame.alpha))
     return out
 
 

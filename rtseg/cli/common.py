@@ -1,0 +1,273 @@
+"""What every ``rtseg`` command shares: option types, the prompt parsers, spec assembly, and the one
+run-and-report wrapper (progress, summary line, one-line errors and exit codes)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from rtseg.errors import ConfigError, RtsegError
+from rtseg.frame import Frame, StreamInfo
+from rtseg.graph import RunStats
+from rtseg.jobs.spec import JobKind, JobSpec, OutputKind, load_toml, merge
+from rtseg.segment.registry import model_names
+
+err_console = Console(stderr=True, soft_wrap=True)
+
+MODEL_HELP = f"Model: {' | '.join(model_names())} (sam2 needs --model-dir)."
+
+# -- option types ----------------------------------------------------------------------------------
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help=MODEL_HELP)]
+ModelDirOpt = Annotated[Path | None, typer.Option("--model-dir", help="SAM 2: a directory written by `rtseg export-sam2`.")]
+ProviderOpt = Annotated[str | None, typer.Option("--provider", help="SAM 2: ONNX Runtime provider: auto | tensorrt | cuda | cpu.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="SAM 2: ONNX Runtime threads (0: its default).")]
+PointOpt = Annotated[list[str] | None, typer.Option(
+    "--point", metavar="X,Y[,L]", help="SAM 2: a click in video pixels (L 1 include, the default; 0 exclude). Repeatable.")]
+BoxOpt = Annotated[str | None, typer.Option("--box", metavar="X0,Y0,X1,Y1", help="SAM 2: a box around the object.")]
+MaskPromptOpt = Annotated[Path | None, typer.Option("--mask", metavar="PNG", help="SAM 2: a mask of the object (non-zero).")]
+FrameOpt = Annotated[int | None, typer.Option("--frame", help="SAM 2: the frame the prompt is on (default 0).")]
+ObjectOpt = Annotated[int | None, typer.Option("--object", help="SAM 2: the object id of the prompt, 1..255 (default 1).")]
+PromptsOpt = Annotated[Path | None, typer.Option("--prompts", help="SAM 2: JSON list of prompts (several objects).")]
+RleOpt = Annotated[Path | None, typer.Option("--rle", help="SAM 2: JSON file of COCO RLE masks per frame and object.")]
+LogitsOpt = Annotated[Path | None, typer.Option("--logits", help="SAM 2: folder, one float32 .npy (objects x H x W) per frame.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with defaults for this command.")]
+ProgressOpt = Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar with fps and ETA.")]
+StatsOpt = Annotated[Path | None, typer.Option("--stats-json", help="Write run statistics (fps, latency, drops) here.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+MasksOpt = Annotated[Path | None, typer.Option("--masks", help="Also write one mask PNG per frame here.")]
+QueueOpt = Annotated[int | None, typer.Option("--queue-size", help="Frames buffered between stages.")]
+SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | ema | uncertainty | motion (default).")]
+RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
+RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
+InferEveryOpt = Annotated[int | None, typer.Option(
+    "--infer-every", help="Run the model on every K-th frame; optical flow moves the mask in between.")]
+CrfOpt = Annotated[int | None, typer.Option("--crf", help="Encoder quality (lower is better).")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder speed preset (x264: ultrafast…veryslow).")]
+InputArg = Annotated[str | None, typer.Argument(
+    help="Video file or URL, image folder, `sample` (a bundled clip) or synthetic[:WxH][@N]; or in --config.")]
+
+# -- parsers (the only ones: every command and the config share them) ---------------------------------
+
+
+def parse_numbers(text: str, count: int, option: str, form: str) -> tuple[float, ...]:
+    """``"10,20"`` → ``(10.0, 20.0)``; a :class:`ConfigError` naming ``option`` otherwise.
+
+    >>> parse_numbers("1,2.5", 2, "--point", "X,Y")
+    (1.0, 2.5)
+    """
+    try:
+        values = tuple(float(p.strip()) for p in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(v == v and abs(v) != float("inf") for v in values):
+        raise ConfigError(f"{option} expects {form}, got {text!r}")
+    return values
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """``X,Y`` or ``X,Y,LABEL`` (1 include, the default; 0 exclude) in video pixels.
+
+    >>> parse_point("640,360"), parse_point("10,20,0")
+    ((640.0, 360.0, 1), (10.0, 20.0, 0))
+    """
+    parts = text.split(",")
+    if len(parts) == 3:
+        x, y = parse_numbers(",".join(parts[:2]), 2, "--point", "X,Y[,LABEL]")
+        if parts[2].strip() not in ("0", "1"):
+            raise ConfigError(f"--point label must be 1 (include) or 0 (exclude), got {text!r}")
+        return x, y, int(parts[2])
+    x, y = parse_numbers(text, 2, "--point", "X,Y[,LABEL]")
+    return x, y, 1
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``X0,Y0,X1,Y1`` with X0 <= X1 and Y0 <= Y1.
+
+    >>> parse_box("1,2,30,40")
+    (1.0, 2.0, 30.0, 40.0)
+    """
+    x0, y0, x1, y1 = parse_numbers(text, 4, "--box", "X0,Y0,X1,Y1")
+    if x1 < x0 or y1 < y0:
+        raise ConfigError(f"--box expects X0,Y0,X1,Y1 with X0<=X1 and Y0<=Y1, got {text!r}")
+    return x0, y0, x1, y1
+
+
+def s(p: Path | None) -> str | None:
+    return str(p) if p is not None else None
+
+
+def output_kind(path: Path) -> OutputKind:
+    """``-o OUT``: a folder of PNGs when OUT has no suffix or is a folder, else a video file."""
+    return OutputKind.IMAGES if path.suffix == "" or path.is_dir() else OutputKind.VIDEO
+
+
+def model_data(model: str | None, model_dir: Path | None = None, provider: str | None = None,
+               threads: int | None = None, point: list[str] | None = None, box: str | None = None,
+               mask: Path | None = None, frame: int | None = None, obj: int | None = None,
+               prompts: Path | None = None) -> dict[str, Any]:
+    """The ``[model]`` part of a spec from the model and prompt options."""
+    data: dict[str, Any] = {"name": model, "dir": s(model_dir), "provider": provider, "threads": threads,
+                            "prompts_file": s(prompts)}
+    prompt: dict[str, Any] = {}
+    if point:
+        parsed = [parse_point(p) for p in point]
+        prompt.update(points=[(x, y) for x, y, _ in parsed], labels=[lab for _, _, lab in parsed])
+    if box is not None:
+        prompt["box"] = parse_box(box)
+    if mask is not None:
+        if not mask.is_file():
+            raise ConfigError(f"--mask file not found: {mask}")
+        prompt["mask"] = str(mask)
+    if prompt or frame is not None or obj is not None:
+        if not prompt:
+            raise ConfigError("--frame/--object go with a prompt: --point, --box or --mask")
+        prompt.update({"frame": frame if frame is not None else 0, "object": obj if obj is not None else 1})
+        data["prompts"] = [prompt]
+    return data
+
+
+def mask_data(smoothing: str | None = None, refine: str | None = None, roi: bool | None = None,
+              infer_every: int | None = None) -> dict[str, Any]:
+    return {"smoothing": smoothing, "refine": refine, "roi": roi, "infer_every": infer_every}
+
+
+def run_data(progress: bool | None = None, stats_json: Path | None = None, debug: bool = False,
+             queue_size: int | None = None) -> dict[str, Any]:
+    return {"progress": progress, "stats_json": s(stats_json), "debug": debug or None, "queue_size": queue_size}
+
+
+# -- spec assembly -----------------------------------------------------------------------------------
+
+
+def spec_from(command: JobKind, cli: dict[str, Any], config: Path | None, *, replace_outputs: bool = False,
+              default_outputs: list[dict[str, Any]] | None = None) -> JobSpec:
+    """The config file (if any) under the command-line values, checked.
+
+    Paths in the config file are relative to the file; on the command line, to the working
+    directory. Outputs given on the command line replace the config's outputs of the same kind
+    (all of them with ``replace_outputs``); a camera replaces a file and the other way round.
+    """
+    base: dict[str, Any] = {}
+    source = "command line"
+    if config is not None:
+        raw = load_toml(config)
+        given = raw.get("command", command.value)
+        if given != command.value:
+            raise ConfigError(f"{config} is a '{given}' config, not '{command.value}'")
+        spec = JobSpec.from_dict({**raw, "command": command.value}, str(config), base_dir=config.resolve().parent)
+        base = spec.model_dump(exclude_unset=True)
+        source = str(config)
+    cli_outputs = [o for o in cli.pop("outputs", []) if o]
+    outputs = list(base.pop("outputs", []))
+    if cli_outputs:
+        kinds = {o["kind"] for o in cli_outputs}
+        outputs = [*([] if replace_outputs else [o for o in outputs if o["kind"] not in kinds]), *cli_outputs]
+    if not outputs and default_outputs:
+        outputs = default_outputs
+    csrc = cli.get("source", {})
+    bsrc = base.get("source", {})
+    if csrc.get("path") is not None:
+        bsrc.pop("camera", None)
+    if csrc.get("camera") is not None:
+        bsrc.pop("path", None)
+        bsrc.pop("realtime", None)
+    merged = merge(base, {**cli, "command": command.value})
+    if outputs:
+        merged["outputs"] = outputs
+    return JobSpec.from_dict(merged, source).check()
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+
+class FpsColumn(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} fps" if speed else "   ... fps", style="cyan")
+
+
+def fail(exc: BaseException, debug: bool) -> typer.Exit:
+    """Print ``exc`` as one line (a traceback too with ``--debug``); the exit to raise."""
+    if debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, RtsegError):
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        return typer.Exit(exc.exit_code)
+    err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    if not debug:
+        traceback.print_exception(exc)
+    return typer.Exit(3)
+
+
+def setup_live_logging() -> None:
+    logger = logging.getLogger("rtseg")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("rtseg: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def describe_outputs(spec: JobSpec) -> str:
+    return ", ".join(o.path or o.kind.value for o in spec.outputs)
+
+
+def execute(make_spec: Any, debug: bool = False) -> RunStats:
+    """Build the spec (``make_spec()``), run it with progress, print the summary; exit on errors."""
+    from rtseg.jobs.build import build
+
+    progress: Progress | None = None
+    try:
+        spec: JobSpec = make_spec()
+        debug = spec.run.debug
+        task: Any = None
+        total: list[int] = []
+
+        def on_start(info: StreamInfo) -> None:
+            total.append(info.frames)
+
+        def on_output(frame: Frame, stats: RunStats) -> None:
+            nonlocal progress, task
+            if progress is None:
+                progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                    FpsColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console)
+                task = progress.add_task(spec.command.value, total=(total[0] if total else 0) or None)
+                progress.start()
+            progress.advance(task)
+
+        show_progress = spec.run.progress and not spec.live
+        if spec.live:
+            setup_live_logging()
+        pipeline = build(spec, on_output=on_output if show_progress else None, on_start=on_start)
+        try:
+            stats = pipeline.run()
+        finally:
+            if progress is not None:
+                progress.stop()
+        if spec.live:
+            lat = stats.to_json()["latency_ms"]
+            err_console.print(f"webcam: {stats.frames_out} frames in {stats.duration_s:.1f} s ({stats.fps:.2f} fps), "
+                              f"dropped {stats.dropped}, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, "
+                              f"cpu {stats.cpu_percent:.0f}%", highlight=False)
+            for out in spec.outputs_of(OutputKind.RECORD, OutputKind.VIDEO):
+                err_console.print(f"wrote {out.path}", highlight=False)
+        else:
+            err_console.print(f"wrote {describe_outputs(spec)}: {stats.frames_out} frames in {stats.duration_s:.1f} s "
+                              f"({stats.fps:.1f} fps)", highlight=False)
+        return stats
+    except KeyboardInterrupt:
+        err_console.print("interrupted; no output written")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise fail(exc, debug) from None
