@@ -1,4 +1,19 @@
-"""rtseg: real-time video segmentation pipelines (capture → segment → composite → output).
+"""rtseg: real-time video segmentation pipelines (source → segment → mask → carry → composite → sinks).
+
+The same jobs as the ``rtseg`` command, from Python::
+
+    import rtseg
+    rtseg.blur("in.mp4", "out.mp4", strength=30)                      # same file as `rtseg blur`
+    for r in rtseg.segment_video("in.mp4"):                           # r.index, r.image, r.alpha
+        ...
+    with rtseg.open_segmenter("selfie") as seg:                       # per frame, ROI + smoothing
+        alpha = seg(rgb_frame)
+    for f in rtseg.track("clip.mp4", model_dir, points={1: [(x, y)]}):  # per-object masks per frame
+        ...
+    rtseg.run(rtseg.JobSpec.from_toml("configs/blur.toml"))           # any job, as `rtseg run`
+
+Your own sink: ``for frame in rtseg.build(spec).frames(): ...``, or compose a
+:class:`~rtseg.graph.Pipeline` from stages and iterate its ``frames()``.
 
 >>> import rtseg
 >>> rtseg.__version__  # doctest: +ELLIPSIS
@@ -7,9 +22,20 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from rtseg.api import (FrameSegmenter, SegmentResult, TrackFrame, blur, cutout, open_segmenter, replace, run,
+                       segment_video, track)
+from rtseg.errors import ConfigError, ModelError, PipelineError, RtsegError, SinkError, SourceError
+from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
+from rtseg.graph import Pipeline, RunStats
+from rtseg.jobs import Devices, JobSpec, build
+from rtseg.segment import Segmenter, model_names
+
 try:
     __version__ = version("rtseg")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.1.0+local"
 
-__all__ = ["__version__"]
+__all__ = ["ConfigError", "Devices", "Frame", "FrameSegmenter", "JobSpec", "MaskResult", "ModelError", "ObjectMasks",
+           "Pipeline", "PipelineError", "RtsegError", "RunStats", "SegmentResult", "Segmenter", "SinkError",
+           "SourceError", "StreamInfo", "TrackFrame", "__version__", "blur", "build", "cutout", "model_names",
+           "open_segmenter", "replace", "run", "segment_video", "track"]
