@@ -20,8 +20,6 @@ Your own sink: ``for frame in rtseg.build(spec).frames(): ...``, or compose a
 '0.1...'
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from rtseg.api import (FrameSegmenter, SegmentResult, TrackFrame, blur, cutout, open_segmenter, replace, run,
                        segment_video, track)
 from rtseg.errors import ConfigError, ModelError, PipelineError, RtsegError, SinkError, SourceError
@@ -29,11 +27,7 @@ from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.graph import Pipeline, RunStats
 from rtseg.jobs import Devices, JobSpec, build
 from rtseg.segment import Segmenter, model_names
-
-try:
-    __version__ = version("rtseg")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.1.0+local"
+from rtseg.version import __version__
 
 __all__ = ["ConfigError", "Devices", "Frame", "FrameSegmenter", "JobSpec", "MaskResult", "ModelError", "ObjectMasks",
            "Pipeline", "PipelineError", "RtsegError", "RunStats", "SegmentResult", "Segmenter", "SinkError",

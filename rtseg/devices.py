@@ -108,7 +108,7 @@ def describe_virtual_cameras(
 
 
 def report() -> list[str]:
-    from rtseg import __version__
+    from rtseg.version import __version__
 
     lines = [f"rtseg {__version__}", f"python {sys.version.split()[0]}",
              f"mediapipe {_pkg('mediapipe')}", f"opencv-contrib-python {_pkg('opencv-contrib-python')}",

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rtseg import __version__
+from rtseg.version import __version__
 from rtseg.bench.baseline import BaselineMode
 from rtseg.bench.inputs import ClipInfo, real_clip, render_synthetic
 from rtseg.bench.measure import load_average, median_run

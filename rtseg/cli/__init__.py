@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from rtseg import __version__
+from rtseg.version import __version__
 from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
 from rtseg.errors import RtsegError
 

@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     import torch
 
 OPSET = 17
-MS_DOMAIN = "com.microsoft"
-"""ONNX Runtime's contrib-op domain (fused attention, see :mod:`rtseg.segment.sam2.fused`)."""
 MS_OPSET = 1
 FUSED_GRAPHS = ("image_encoder",)
 
@@ -378,6 +376,8 @@ def _model_settings(model: Any) -> dict[str, Any]:
 def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int, str]]], path: Path) -> None:
     import torch
 
+    from rtseg.segment.sam2 import fused as fused_ops
+
     args = tuple(t for t, _ in inputs.values())
     dynamic_axes: dict[str, dict[int, str]] = {k: ax for k, (_, ax) in inputs.items() if ax}
     dynamic_axes.update(OUTPUT_DYNAMIC.get(name, {}))
@@ -395,7 +395,7 @@ def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int,
             dynamic_axes=dynamic_axes,
             opset_version=OPSET,
             do_constant_folding=True,
-            custom_opsets={MS_DOMAIN: MS_OPSET} if name in FUSED_GRAPHS else None,
+            custom_opsets={fused_ops.MS_DOMAIN: MS_OPSET} if name in FUSED_GRAPHS else None,
         )
 
 

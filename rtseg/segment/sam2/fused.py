@@ -36,8 +36,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rtseg.segment.sam2.export import MS_DOMAIN
 from rtseg.segment.sam2.rope import axial_rope_tables, real_rope
+
+MS_DOMAIN = "com.microsoft"
+"""ONNX Runtime's contrib-op domain (the fused MultiHeadAttention)."""
 
 
 class _FusedMHA(torch.autograd.Function):
