@@ -19,14 +19,24 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
 from rtseg.errors import ConfigError
 
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number")
+    return value
+
+
 Flag = StrictBool
+"""true or false (not "yes", not 1)."""
 Int = StrictInt
-Num = Annotated[float, Field(strict=True)] | StrictInt
-"""A number: an int or a float, not a string."""
+"""A whole number (not 2.5, not "2")."""
+Num = Annotated[float, BeforeValidator(_number)]
+"""A number, int or float (not "30")."""
 
 
 class _Strict(BaseModel):
