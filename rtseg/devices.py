@@ -113,6 +113,9 @@ def report() -> list[str]:
     lines = [f"rtseg {__version__}", f"python {sys.version.split()[0]}",
              f"mediapipe {_pkg('mediapipe')}", f"opencv-contrib-python {_pkg('opencv-contrib-python')}",
              f"av {_pkg('av')}", f"onnxruntime {_pkg('onnxruntime')}"]
+    from rtseg.segment.registry import MODELS
+
+    lines.append("models: " + "; ".join(f"{e.name} ({e.summary})" for e in MODELS.values()))
     lines.append("onnxruntime providers: " + ", ".join(onnx_providers()))
     from rtseg.segment.providers import describe_providers
 
