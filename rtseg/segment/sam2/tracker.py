@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from rtseg.errors import ConfigError, ModelError
+from rtseg.frame import ObjectMasks
 from rtseg.segment.providers import Device, ProviderChoice, create_session
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model, warn_random_weights
 
@@ -202,11 +203,7 @@ class TrackResult:
 
     def id_map(self) -> np.ndarray:
         """(H, W) uint8 with each pixel's object id (0 background); the last object wins overlaps."""
-        h, w = self.video_logits.shape[-2:]
-        out = np.zeros((h, w), dtype=np.uint8)
-        for k, obj_id in enumerate(self.obj_ids):
-            out[self.video_logits[k] > 0] = obj_id
-        return out
+        return ObjectMasks(list(self.obj_ids), self.video_logits, self.object_scores).id_map()
 
 
 @dataclass(slots=True)
