@@ -20,8 +20,18 @@ Your own sink: ``for frame in rtseg.build(spec).frames(): ...``, or compose a
 '0.1...'
 """
 
-from rtseg.api import (FrameSegmenter, SegmentResult, TrackFrame, blur, cutout, open_segmenter, replace, run,
-                       segment_video, track)
+from rtseg.api import (
+                       FrameSegmenter,
+                       SegmentResult,
+                       TrackFrame,
+                       blur,
+                       cutout,
+                       open_segmenter,
+                       replace,
+                       run,
+                       segment_video,
+                       track,
+)
 from rtseg.errors import ConfigError, ModelError, PipelineError, RtsegError, SinkError, SourceError
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.graph import Pipeline, RunStats

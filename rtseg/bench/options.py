@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rtseg.bench.baseline import BaselineBlur
-from rtseg.jobs.spec import format_validation_error, load_toml
 from rtseg.errors import ConfigError
+from rtseg.jobs.spec import format_validation_error, load_toml
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 

@@ -12,7 +12,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rtseg.version import __version__
 from rtseg.bench.baseline import BaselineMode
 from rtseg.bench.inputs import ClipInfo, real_clip, render_synthetic
 from rtseg.bench.measure import load_average, median_run
@@ -27,6 +26,7 @@ from rtseg.bench.workloads import (
     sam2_run,
 )
 from rtseg.sinks.video import EncoderSettings
+from rtseg.version import __version__
 
 SCHEMA = "rtseg-bench/1"
 Progress = Callable[[str], None]

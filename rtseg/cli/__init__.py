@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import click
 import typer
 
-from rtseg.version import __version__
 from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
 from rtseg.errors import RtsegError
+from rtseg.version import __version__
 
 app = typer.Typer(
     name="rtseg",
@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     register_commands()
     try:
-        app(args=argv, prog_name="rtseg", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a typer.Exit from a command.
+        code = app(args=argv, prog_name="rtseg", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except click.exceptions.NoArgsIsHelpError as exc:  # type: ignore[attr-defined]
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         sys.exit(2)

@@ -27,18 +27,24 @@ MODEL_HELP = f"Model: {' | '.join(model_names())} (sam2 needs --model-dir)."
 # -- option types ----------------------------------------------------------------------------------
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help=MODEL_HELP)]
-ModelDirOpt = Annotated[Path | None, typer.Option("--model-dir", help="SAM 2: a directory written by `rtseg export-sam2`.")]
-ProviderOpt = Annotated[str | None, typer.Option("--provider", help="SAM 2: ONNX Runtime provider: auto | tensorrt | cuda | cpu.")]
+ModelDirOpt = Annotated[Path | None, typer.Option(
+    "--model-dir", help="SAM 2: a directory written by `rtseg export-sam2`.")]
+ProviderOpt = Annotated[str | None, typer.Option(
+    "--provider", help="SAM 2: ONNX Runtime provider: auto | tensorrt | cuda | cpu.")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="SAM 2: ONNX Runtime threads (0: its default).")]
 PointOpt = Annotated[list[str] | None, typer.Option(
-    "--point", metavar="X,Y[,L]", help="SAM 2: a click in video pixels (L 1 include, the default; 0 exclude). Repeatable.")]
+    "--point", metavar="X,Y[,L]",
+    help="SAM 2: a click in video pixels (L 1 include, the default; 0 exclude). Repeatable.")]
 BoxOpt = Annotated[str | None, typer.Option("--box", metavar="X0,Y0,X1,Y1", help="SAM 2: a box around the object.")]
-MaskPromptOpt = Annotated[Path | None, typer.Option("--mask", metavar="PNG", help="SAM 2: a mask of the object (non-zero).")]
+MaskPromptOpt = Annotated[Path | None, typer.Option(
+    "--mask", metavar="PNG", help="SAM 2: a mask of the object (non-zero).")]
 FrameOpt = Annotated[int | None, typer.Option("--frame", help="SAM 2: the frame the prompt is on (default 0).")]
-ObjectOpt = Annotated[int | None, typer.Option("--object", help="SAM 2: the object id of the prompt, 1..255 (default 1).")]
+ObjectOpt = Annotated[int | None, typer.Option(
+    "--object", help="SAM 2: the object id of the prompt, 1..255 (default 1).")]
 PromptsOpt = Annotated[Path | None, typer.Option("--prompts", help="SAM 2: JSON list of prompts (several objects).")]
 RleOpt = Annotated[Path | None, typer.Option("--rle", help="SAM 2: JSON file of COCO RLE masks per frame and object.")]
-LogitsOpt = Annotated[Path | None, typer.Option("--logits", help="SAM 2: folder, one float32 .npy (objects x H x W) per frame.")]
+LogitsOpt = Annotated[Path | None, typer.Option(
+    "--logits", help="SAM 2: folder, one float32 .npy (objects x H x W) per frame.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with defaults for this command.")]
 ProgressOpt = Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar with fps and ETA.")]
 StatsOpt = Annotated[Path | None, typer.Option("--stats-json", help="Write run statistics (fps, latency, drops) here.")]
@@ -47,7 +53,8 @@ MasksOpt = Annotated[Path | None, typer.Option("--masks", help="Also write one m
 QueueOpt = Annotated[int | None, typer.Option("--queue-size", help="Frames buffered between stages.")]
 SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | ema | uncertainty | motion (default).")]
 RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
-RoiOpt = Annotated[bool | None, typer.Option("--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
+RoiOpt = Annotated[bool | None, typer.Option(
+    "--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
 InferEveryOpt = Annotated[int | None, typer.Option(
     "--infer-every", help="Run the model on every K-th frame; optical flow moves the mask in between.")]
 CrfOpt = Annotated[int | None, typer.Option("--crf", help="Encoder quality (lower is better).")]
@@ -130,6 +137,10 @@ def model_data(model: str | None, model_dir: Path | None = None, provider: str |
     if prompt or frame is not None or obj is not None:
         if not prompt:
             raise ConfigError("--frame/--object go with a prompt: --point, --box or --mask")
+        if obj is not None and not 1 <= obj <= 255:
+            raise ConfigError(f"--object must be an object id in 1..255, got {obj}")
+        if frame is not None and frame < 0:
+            raise ConfigError(f"--frame must be a frame index >= 0, got {frame}")
         prompt.update({"frame": frame if frame is not None else 0, "object": obj if obj is not None else 1})
         data["prompts"] = [prompt]
     return data

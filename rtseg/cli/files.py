@@ -7,10 +7,40 @@ from typing import Annotated, Any
 
 import typer
 
-from rtseg.cli.common import (BoxOpt, ConfigOpt, CrfOpt, DebugOpt, FrameOpt, InferEveryOpt, InputArg, LogitsOpt,
-                              MaskPromptOpt, MasksOpt, ModelDirOpt, ModelOpt, ObjectOpt, PointOpt, PresetOpt,
-                              ProgressOpt, PromptsOpt, ProviderOpt, QueueOpt, RefineOpt, RleOpt, RoiOpt, SmoothingOpt,
-                              StatsOpt, ThreadsOpt, execute, mask_data, model_data, output_kind, run_data, s, spec_from)
+from rtseg.cli.common import (
+    BoxOpt,
+    ConfigOpt,
+    CrfOpt,
+    DebugOpt,
+    FrameOpt,
+    InferEveryOpt,
+    InputArg,
+    LogitsOpt,
+    MaskPromptOpt,
+    MasksOpt,
+    ModelDirOpt,
+    ModelOpt,
+    ObjectOpt,
+    PointOpt,
+    PresetOpt,
+    ProgressOpt,
+    PromptsOpt,
+    ProviderOpt,
+    QueueOpt,
+    RefineOpt,
+    RleOpt,
+    RoiOpt,
+    SmoothingOpt,
+    StatsOpt,
+    ThreadsOpt,
+    execute,
+    mask_data,
+    model_data,
+    output_kind,
+    run_data,
+    s,
+    spec_from,
+)
 from rtseg.jobs.spec import JobKind
 
 OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Output video (.mp4, .mkv, .webm) or folder.")]
@@ -65,7 +95,8 @@ def replace(
     obj: ObjectOpt = None, prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None,
     config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None, queue_size: QueueOpt = None,
     crf: CrfOpt = None, preset: PresetOpt = None,
-    light_wrap: Annotated[float | None, typer.Option("--light-wrap", help="0..1: background light over the edge.")] = None,
+    light_wrap: Annotated[float | None, typer.Option(
+        "--light-wrap", help="0..1: background light over the edge.")] = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
     debug: DebugOpt = False,
 ) -> None:

@@ -9,8 +9,19 @@ from typing import Annotated, Any, ClassVar
 import typer
 from typer.core import TyperCommand
 
-from rtseg.cli.common import (BoxOpt, ConfigOpt, DebugOpt, ModelDirOpt, ModelOpt, PointOpt, ProviderOpt, ThreadsOpt,
-                              execute, model_data, s, spec_from)
+from rtseg.cli.common import (
+    BoxOpt,
+    ConfigOpt,
+    DebugOpt,
+    ModelDirOpt,
+    ModelOpt,
+    PointOpt,
+    ProviderOpt,
+    execute,
+    model_data,
+    s,
+    spec_from,
+)
 from rtseg.jobs.spec import JobKind
 
 DEFAULT_BLUR = 25.0
@@ -141,7 +152,8 @@ def webcam(
     blur: Annotated[float | None, typer.Option(
         "--blur", metavar="[N]", help=f"Blur the background; N = sigma in pixels (default {DEFAULT_BLUR:g}).")] = None,
     background: Annotated[list[str] | None, typer.Option(
-        "--background", metavar="IMAGE|VIDEO|#RRGGBB", help="Replace the background: image, video or #RRGGBB (repeat: the b key cycles).")] = None,
+        "--background", metavar="IMAGE|VIDEO|#RRGGBB",
+        help="Replace the background: image, video or #RRGGBB (repeat: the b key cycles).")] = None,
     vcam: Annotated[bool, typer.Option("--vcam", help="Output to a virtual camera (the default output).")] = False,
     vcam_device: Annotated[str | None, typer.Option("--vcam-device", help="Virtual camera, e.g. /dev/video10.")] = None,
     vcam_backend: Annotated[str | None, typer.Option(
@@ -150,7 +162,8 @@ def webcam(
     preview: Annotated[bool, typer.Option("--preview", help="Show a preview window with hotkeys.")] = False,
     record: Annotated[Path | None, typer.Option("--record", help="Also record the output to this video file.")] = None,
     sink: Annotated[list[SinkName] | None, typer.Option(
-        "--sink", metavar="null|vcam|preview", help="Output by name: null (discard, for measuring), vcam, preview.")] = None,
+        "--sink", metavar="null|vcam|preview",
+        help="Output by name: null (discard, for measuring), vcam, preview.")] = None,
     duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds.")] = None,
     stats_json: Annotated[Path | None, typer.Option(
         "--stats-json", help="Write run statistics (fps, latency, drops, CPU) here.")] = None,
@@ -162,7 +175,8 @@ def webcam(
     fail_closed: Annotated[float | None, typer.Option(
         "--fail-closed", metavar="MS", help="Blur the whole frame if no fresh mask came for MS ms.")] = None,
     effect: Annotated[LiveEffect | None, typer.Option(
-        "--effect", metavar="NAME", help="blur (default) | replace | cutout (with --preview or --record .webm/.mov) | overlay | none.")] = None,
+        "--effect", metavar="NAME",
+        help="blur (default) | replace | cutout (with --preview or --record .webm/.mov) | overlay | none.")] = None,
     model: ModelOpt = None, model_dir: ModelDirOpt = None, point: PointOpt = None, box: BoxOpt = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", help="SAM 2: ONNX Runtime threads (default 1: the camera path keeps a core).")] = None,

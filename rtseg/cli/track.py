@@ -12,9 +12,29 @@ from typing import Annotated, Any
 
 import typer
 
-from rtseg.cli.common import (BoxOpt, ConfigOpt, DebugOpt, FrameOpt, LogitsOpt, MaskPromptOpt, ModelDirOpt, ObjectOpt,
-                              PointOpt, ProgressOpt, PromptsOpt, RleOpt, StatsOpt, ThreadsOpt, err_console, execute,
-                              fail, model_data, output_kind, run_data, spec_from)
+from rtseg.cli.common import (
+    BoxOpt,
+    ConfigOpt,
+    DebugOpt,
+    FrameOpt,
+    LogitsOpt,
+    MaskPromptOpt,
+    ModelDirOpt,
+    ObjectOpt,
+    PointOpt,
+    ProgressOpt,
+    PromptsOpt,
+    RleOpt,
+    StatsOpt,
+    ThreadsOpt,
+    err_console,
+    execute,
+    fail,
+    model_data,
+    output_kind,
+    run_data,
+    spec_from,
+)
 from rtseg.errors import ConfigError
 from rtseg.jobs.spec import JobKind
 from rtseg.segment.registry import MODELS
@@ -84,7 +104,8 @@ def track_command(
     rle: RleOpt = None, logits: LogitsOpt = None,
     effect: Annotated[TrackEffect | None, typer.Option("--effect", help="What -o shows (default overlay).")] = None,
     provider: Annotated[str | None, typer.Option(
-        "--provider", "--device", help="ONNX Runtime provider: auto | tensorrt | cuda | cpu (--device: old spelling).")] = None,
+        "--provider", "--device",
+        help="ONNX Runtime provider: auto | tensorrt | cuda | cpu (--device: old spelling).")] = None,
     threads: ThreadsOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None,
     debug: DebugOpt = False,
 ) -> None:

@@ -18,7 +18,7 @@ right click            exclude point
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import cv2

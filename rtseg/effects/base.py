@@ -9,10 +9,10 @@ from typing import Protocol
 
 import numpy as np
 
+from rtseg.effects.blur import privacy_blur
 from rtseg.errors import PipelineError
 from rtseg.frame import MASK_READY, MASK_SOURCE_T_IN, Frame, StreamInfo
 from rtseg.graph.stage import ProcessStage
-from rtseg.effects.blur import privacy_blur
 
 
 class Effect(Protocol):

@@ -198,7 +198,8 @@ class Pipeline:
             while True:
                 item = inq.get(stop)
                 if item is EOS:
-                    sink.finish()
+                    if not stop.is_set():  # a failed or aborted run (e.g. a worker's error) commits nothing
+                        sink.finish()
                     return
                 assert isinstance(item, Frame)
                 t0 = time.perf_counter()
@@ -236,7 +237,8 @@ class Pipeline:
             self.info = info
             if self.on_start is not None:
                 self.on_start(info)
-            for stage in [*self.stages, sink]:
+            downstream: list[ProcessStage | SinkStage] = [*self.stages, sink]
+            for stage in downstream:
                 stage.open(info)
                 opened.append(stage)
         except BaseException:

@@ -15,6 +15,7 @@ it and joins it before anything is closed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.queues import Stopped
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,14 @@ class WorkerThreads:
 
     def start(self) -> None:
         for w in self.stage.workers():
-            t = threading.Thread(target=w.run, args=(self._stop,), name=f"rtseg-{self.stage.name}-{w.name}",
+            t = threading.Thread(target=self._run, args=(w,), name=f"rtseg-{self.stage.name}-{w.name}",
                                  daemon=True)
             t.start()
             self._threads.append((w, t))
+
+    def _run(self, worker: Worker) -> None:
+        with contextlib.suppress(Stopped):  # the normal way out of a wait once stop is set (as in the pipeline)
+            worker.run(self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -112,7 +118,7 @@ class SourceStage(Stage):
 class ProcessStage(Stage):
     """Transforms frames. ``process()`` returns the frame to pass on, or None to drop it."""
 
-    def open(self, info: StreamInfo) -> None:  # noqa: B027 - optional hook
+    def open(self, info: StreamInfo) -> None:
         """Acquire resources for a stream described by ``info``. Called once, before any frame."""
 
     @abstractmethod
@@ -124,13 +130,13 @@ class SinkStage(Stage):
 
     name = "sink"
 
-    def open(self, info: StreamInfo) -> None:  # noqa: B027 - optional hook
+    def open(self, info: StreamInfo) -> None:
         """Acquire the output for a stream described by ``info``. Called once, before any frame."""
 
     @abstractmethod
     def process(self, frame: Frame) -> None: ...
 
-    def finish(self) -> None:  # noqa: B027 - optional hook
+    def finish(self) -> None:
         """Commit the output (flush encoders, rename temporary files). Only on success."""
 
 

@@ -27,14 +27,29 @@ from rtseg.controls.adaptive import AdaptiveChoice, AdaptiveLoop, AdaptiveTarget
 from rtseg.controls.hotkeys import LiveControls, LiveState
 from rtseg.controls.prompts import CLEAR_KEYS, PromptControls, draw_clicks
 from rtseg.controls.status import LiveMeter, StatusPrinter
-from rtseg.effects import (BlurEffect, CompositeStage, CutoutEffect, Effect, MissingMask, OverlayEffect,
-                           ReplaceEffect, SwitchableEffect, parse_colour)
+from rtseg.effects import (
+    BlurEffect,
+    CompositeStage,
+    CutoutEffect,
+    Effect,
+    MissingMask,
+    OverlayEffect,
+    ReplaceEffect,
+    SwitchableEffect,
+    parse_colour,
+)
 from rtseg.frame import Frame
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage, Worker
 from rtseg.graph.pipeline import OutputCallback, StartCallback
 from rtseg.graph.stats import percentiles_ms, process_cpu_seconds
-from rtseg.jobs.segmenters import (MaskedSegmenter, model_options, production_segmenter, refine_options,
-                                   smoothing_options, uses_mask_path)
+from rtseg.jobs.segmenters import (
+    MaskedSegmenter,
+    model_options,
+    production_segmenter,
+    refine_options,
+    smoothing_options,
+    uses_mask_path,
+)
 from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind, SchedulePolicy
 from rtseg.segment.base import EveryKth, NewestFrame, Segmenter
 from rtseg.segment.registry import create_segmenter
@@ -220,7 +235,8 @@ class _Live:
                 pipeline.request_stop()
 
         self.controls.subscribe(on_state)
-        self.meter = LiveMeter(pipeline.stats, drops=self.drops_so_far, skipped=lambda: pipeline.segment.limiter.dropped)
+        self.meter = LiveMeter(pipeline.stats, drops=self.drops_so_far,
+                               skipped=lambda: pipeline.segment.limiter.dropped)
 
     def drops_so_far(self) -> int:
         p = self.pipeline
@@ -371,7 +387,8 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     if composite is not None:
         stages.append(composite)
     sinks = build_sinks(spec, devices, live)
-    pipeline = JobPipeline(source, stages, sinks, queue_size=spec.run.queue_size or (LIVE_QUEUE if live else FILE_QUEUE),
+    queue_size = spec.run.queue_size or (LIVE_QUEUE if live else FILE_QUEUE)
+    pipeline = JobPipeline(source, stages, sinks, queue_size=queue_size,
                            on_output=on_output, on_start=on_start, finish_on_interrupt=live is not None)
     pipeline.spec, pipeline.segment, pipeline.carry, pipeline.composite = spec, segment, carry, composite
     pipeline.live_controls = live.controls if live is not None else None

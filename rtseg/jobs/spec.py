@@ -19,10 +19,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from rtseg.errors import ConfigError
-
 
 
 def _number(value: Any) -> Any:
@@ -379,8 +387,8 @@ class JobSpec(_Strict):
 
     @property
     def live(self) -> bool:
-        """Frames arrive on a clock (camera or real-time replay)."""
-        return self.source.live
+        """Frames arrive on a clock (camera or real-time replay); a webcam job without a file uses camera 0."""
+        return self.source.live or (self.command is JobKind.WEBCAM and self.source.path is None)
 
     @property
     def effective_effect(self) -> EffectKind:
@@ -631,7 +639,7 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
         sched = section("schedule")
         renames = {"period_s": "adaptive_period_s"}
         for k, v in adaptive.items():
-            sched[renames.get(k, k)] = v
+            sched[renames.get(k) or k] = v
     flow = d.pop("flow", None)
     if isinstance(flow, dict):
         for k, v in flow.items():

@@ -15,7 +15,8 @@ class Segmenter(Protocol):
     ``segment`` takes a frame (RGB uint8 image, index, timestamp) and returns the mask result for
     it, or for another frame it belongs to (a live SAM 2 result for the frame the user clicked), or
     None when there is nothing to segment yet (SAM 2 before any prompt). ``open``/``close`` load and
-    free the model (``close`` idempotent; ``open`` may use the stream's info, e.g. its length); ``reset`` forgets everything learned from earlier frames
+    free the model (``close`` idempotent; ``open`` may use the stream's info, e.g. its length);
+    ``reset`` forgets everything learned from earlier frames
     (smoothing history, ROI, SAM 2's prompts and memory) and keeps the loaded model.
     """
 

@@ -36,7 +36,8 @@ class Prompt:
         if not self.labels:
             self.labels = [1] * len(self.points)
         if len(self.labels) != len(self.points):
-            raise ConfigError(f"prompt for object {self.obj_id}: {len(self.points)} points but {len(self.labels)} labels")
+            raise ConfigError(f"prompt for object {self.obj_id}: {len(self.points)} points but "
+                              f"{len(self.labels)} labels")
         if any(v not in (0, 1) for v in self.labels):
             raise ConfigError(f"prompt labels must be 0 (exclude) or 1 (include), got {self.labels}")
         if not 1 <= self.obj_id <= 255:

@@ -27,7 +27,8 @@ def frame_filename(frame: Frame, suffix: str = ".png") -> str:
     """``00000.png`` for an image named ``00000.jpg``; ``00042.png`` for video frame 42.
 
     >>> import numpy as np
-    >>> frame_filename(Frame(np.zeros((1, 1, 3), np.uint8), 42)), frame_filename(Frame(np.zeros((1, 1, 3), np.uint8), 0, name="a"))
+    >>> image = np.zeros((1, 1, 3), np.uint8)
+    >>> frame_filename(Frame(image, 42)), frame_filename(Frame(image, 0, name="a"))
     ('00042.png', 'a.png')
     """
     return f"{frame.name}{suffix}" if frame.name is not None else f"{frame.index:05d}{suffix}"

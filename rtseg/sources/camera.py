@@ -236,7 +236,7 @@ class CameraSource(SourceStage):
         where = ", ".join(present) if present else "none (no /dev/video* devices)"
         if not sys.platform.startswith("linux"):
             where = "unknown on this platform"
-        return (f"no camera: tried {tried}: {reason}; cameras present: {where}. Use --device N|PATH for "
+        return (f"no camera: tried {tried}: {reason}; cameras present: {where}. Use --camera N|PATH for "
                 f"another camera, or --source FILE --realtime to replay a video as a camera")
 
     def open(self) -> StreamInfo:

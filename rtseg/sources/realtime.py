@@ -22,9 +22,9 @@ import cv2
 
 from rtseg.errors import SourceError
 from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.clock import Clock, MonotonicClock
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
 from rtseg.graph.stage import SourceStage, Worker
-from rtseg.graph.clock import Clock, MonotonicClock
 from rtseg.sources.video import VideoFileSource
 
 _Item = tuple[Frame, float] | BaseException

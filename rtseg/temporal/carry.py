@@ -100,9 +100,9 @@ class Carrier:
     """Moves a mask from its own frame onto the newest frame (files with ``--infer-every K``, and live).
 
     Live, the newest mask belongs to a frame the camera delivered a while ago (SAM 2 takes most of a
-    second here); on files it belongs to the last inferred frame. Every camera frame is ``push``-ed; its small grey image is kept for the last
-    ``history`` frames. When a mask for an older frame arrives, ``set_key(index, mask)`` and the
-    next ``current()`` compose the backward flows (DIS) from that frame up to the newest one (the
+    second here); on files it belongs to the last inferred frame. Every frame is ``push``-ed; its
+    small grey image is kept for the last ``history`` frames. When a mask for an older frame
+    arrives, ``set_key(index, mask)`` and the next ``current()`` compose the backward flows (DIS) from that frame up to the newest one (the
     frames in between were already seen, so the mask catches up at once); later frames add one
     flow and one composition each. ``current()`` is the key mask moved onto the newest frame, at
     ``mask_size``. A mask whose own frame is the newest is returned untouched, and flow is only
