@@ -102,13 +102,13 @@ class Carrier:
     Live, the newest mask belongs to a frame the camera delivered a while ago (SAM 2 takes most of a
     second here); on files it belongs to the last inferred frame. Every frame is ``push``-ed; its
     small grey image is kept for the last ``history`` frames. When a mask for an older frame
-    arrives, ``set_key(index, mask)`` and the next ``current()`` compose the backward flows (DIS) from that frame up to the newest one (the
-    frames in between were already seen, so the mask catches up at once); later frames add one
-    flow and one composition each. ``current()`` is the key mask moved onto the newest frame, at
-    ``mask_size``. A mask whose own frame is the newest is returned untouched, and flow is only
-    computed when a mask has to move, so a segmenter that keeps up costs one grey image per frame.
-    :meth:`prepare_key` does the catch-up ahead of time from one other thread (the inference
-    worker, with its own DIS instance), off the camera path.
+    arrives, ``set_key(index, mask)`` and the next ``current()`` compose the backward flows (DIS)
+    from that frame up to the newest one (the frames in between were already seen, so the mask
+    catches up at once); later frames add one flow and one composition each. ``current()`` is the
+    key mask moved onto the newest frame, at ``mask_size``. A mask whose own frame is the newest is
+    returned untouched, and flow is only computed when a mask has to move, so a segmenter that
+    keeps up costs one grey image per frame. :meth:`prepare_key` does the catch-up ahead of time
+    from one other thread (the inference worker, with its own DIS instance), off the camera path.
 
     A new key does not replace a carried one abruptly: for ``blend_frames`` frames the output goes
     linearly from the old carried mask to the new one (both moved by flow), so a fresh mask that
