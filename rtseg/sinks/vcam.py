@@ -101,7 +101,7 @@ class VirtualCameraSink(SinkStage):
     ones). ``camera_factory`` is the device boundary (default :class:`pyvirtualcam.Camera`).
 
     >>> sink = VirtualCameraSink(VcamOptions())
-    >>> sink.open(StreamInfo(1280, 720))  # doctest: +SKIP  (no loopback device here)
+    >>> sink.open(StreamInfo(1280, 720))  # doctest: +SKIP
     Traceback (most recent call last):
     rtseg.errors.SinkError: no virtual camera: ... sudo modprobe v4l2loopback devices=1 ...
     """

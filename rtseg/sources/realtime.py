@@ -37,7 +37,8 @@ class RealtimeSource(SourceStage):
     ``loop`` restarts the file at its end with pts and index still increasing. ``live`` is True, so
     the pipeline's queues are drop-oldest.
 
-    >>> src = RealtimeSource("../shared/data/webcam/thoughtful-640x360.mp4", duration_s=0.2)  # doctest: +SKIP
+    >>> from rtseg.graph.clock import SimulatedClock
+    >>> src = RealtimeSource("../shared/data/webcam/thoughtful-640x360.mp4", duration_s=0.2, clock=SimulatedClock())
     >>> with src:
     ...     [f.index for f in iter(src.read, None)]
     [0, 1, 2, 3, 4, 5]

@@ -39,7 +39,7 @@ class VideoFileSource(SourceStage):
     Decoding is threaded (FFmpeg frame/slice threads). A file that is not media, has no video
     stream, or is truncated raises :class:`~rtseg.errors.SourceError`.
 
-    >>> src = VideoFileSource("../shared/data/gallery/05_default_juggle.mp4")  # doctest: +SKIP
+    >>> src = VideoFileSource("../shared/data/gallery/05_default_juggle.mp4")
     >>> with src:
     ...     src.read().image.shape
     (720, 1280, 3)
