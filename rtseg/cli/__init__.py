@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from rich.markup import escape
 
 from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
 from rtseg.errors import RtsegError
@@ -42,7 +43,7 @@ def run(
     def make() -> Any:
         spec = JobSpec.from_toml(config)
         data = merge(spec.model_dump(exclude_unset=True), {"run": run_data(progress, stats_json, debug)})
-        return JobSpec.from_dict(data, str(config)).check()
+        return JobSpec.from_dict(data, str(config)).check().with_origin(config)
 
     execute(make, debug)
 
@@ -86,10 +87,22 @@ def register_commands() -> None:
         importlib.import_module(name).register(app)
 
 
+# typer vendors click (typer._click) from 0.20 on; older versions raise click's own classes.
+try:
+    from typer._click.exceptions import NoArgsIsHelpError as _TyperNoArgs
+    from typer._click.exceptions import UsageError as _TyperUsage
+except ImportError:  # pragma: no cover - older typer
+    _TyperNoArgs = _TyperUsage = click.UsageError  # type: ignore[assignment,misc]
+NO_ARGS: tuple[type[BaseException], ...] = (_TyperNoArgs, getattr(click.exceptions, "NoArgsIsHelpError", _TyperNoArgs))
+USAGE_ERRORS: tuple[type[BaseException], ...] = (_TyperUsage, click.UsageError)
+ABORTS: tuple[type[BaseException], ...] = (typer.Abort, click.exceptions.Abort)
+EXITS: tuple[type[BaseException], ...] = (typer.Exit, click.exceptions.Exit)
+
+
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """Warnings as one line on stderr (``warning: ...``), not Python's two-line source excerpt."""
-    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,22 +114,22 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, prog_name="rtseg", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             sys.exit(code)
-    except click.exceptions.NoArgsIsHelpError as exc:  # type: ignore[attr-defined]
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+    except NO_ARGS as exc:
+        ctx = getattr(exc, "ctx", None)
+        err_console.print(ctx.get_help() if ctx is not None else "", highlight=False, markup=False)
         sys.exit(2)
-    except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False)
+    except USAGE_ERRORS as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = escape(exc.format_message())  # type: ignore[attr-defined]
+        err_console.print(f"[bold red]error:[/] {message}{escape(hint)}", highlight=False)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except ABORTS:
         err_console.print("interrupted")
         sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+    except EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
     except RtsegError as exc:
         raise SystemExit(fail(exc, False).exit_code) from None
-
 
 __all__ = ["app", "main"]

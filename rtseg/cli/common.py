@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -194,7 +195,7 @@ def spec_from(command: JobKind, cli: dict[str, Any], config: Path | None, *, rep
     merged = merge(base, {**cli, "command": command.value})
     if outputs:
         merged["outputs"] = outputs
-    return JobSpec.from_dict(merged, source).check()
+    return JobSpec.from_dict(merged, source).check().with_origin(config)
 
 
 # -- running -----------------------------------------------------------------------------------------
@@ -211,9 +212,9 @@ def fail(exc: BaseException, debug: bool) -> typer.Exit:
     if debug:
         traceback.print_exception(exc)
     if isinstance(exc, RtsegError):
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return typer.Exit(exc.exit_code)
-    err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
     if not debug:
         traceback.print_exception(exc)
     return typer.Exit(3)
@@ -268,12 +269,12 @@ def execute(make_spec: Any, debug: bool = False) -> RunStats:
             lat = stats.to_json()["latency_ms"]
             err_console.print(f"webcam: {stats.frames_out} frames in {stats.duration_s:.1f} s ({stats.fps:.2f} fps), "
                               f"dropped {stats.dropped}, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, "
-                              f"cpu {stats.cpu_percent:.0f}%", highlight=False)
+                              f"cpu {stats.cpu_percent:.0f}%", highlight=False, markup=False)
             for out in spec.outputs_of(OutputKind.RECORD, OutputKind.VIDEO):
-                err_console.print(f"wrote {out.path}", highlight=False)
+                err_console.print(f"wrote {out.path}", highlight=False, markup=False)
         else:
             err_console.print(f"wrote {describe_outputs(spec)}: {stats.frames_out} frames in {stats.duration_s:.1f} s "
-                              f"({stats.fps:.1f} fps)", highlight=False)
+                              f"({stats.fps:.1f} fps)", highlight=False, markup=False)
         return stats
     except KeyboardInterrupt:
         err_console.print("interrupted; no output written")

@@ -36,7 +36,7 @@ from rtseg.cli.common import (
     spec_from,
 )
 from rtseg.errors import ConfigError
-from rtseg.jobs.spec import JobKind
+from rtseg.jobs.spec import JobKind, load_toml
 from rtseg.segment.registry import MODELS
 
 
@@ -84,7 +84,7 @@ def export_sam2_command(
                 "(see .ci/install-export.sh for the pinned torch and sam2)"
             ) from exc
         path = export_sam2(out, variant.value, image_size, checkpoint=checkpoint, random_seed=random_weights)
-        err_console.print(f"wrote {path} ({variant.value}, {image_size}x{image_size})", highlight=False)
+        err_console.print(f"wrote {path} ({variant.value}, {image_size}x{image_size})", highlight=False, markup=False)
     except Exception as exc:
         raise fail(exc, debug) from None
 
@@ -117,6 +117,10 @@ def track_command(
             if directory is not None:
                 raise ConfigError(f"--model {name!r} is not a model name; give the directory once, as --model-dir")
             name, directory = "sam2", Path(name)
+        if name is None:  # track is SAM 2's command: so is a --config whose [model] names no model
+            configured = load_toml(config).get("model") if config is not None else None
+            if not (isinstance(configured, dict) and "name" in configured):
+                name = "sam2"
         outputs = []
         if output is not None:
             outputs.append({"kind": output_kind(output).value, "path": str(output)})
@@ -129,7 +133,7 @@ def track_command(
             fx = {"kind": kind, "invert": invert}
         data = {
             "source": {"path": input},
-            "model": model_data(name or ("sam2" if config is None else None), directory, provider, threads, point,
+            "model": model_data(name, directory, provider, threads, point,
                                 box, mask, frame, obj, prompts),
             "effect": fx,
             "run": run_data(progress, stats_json, debug),

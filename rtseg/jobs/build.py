@@ -42,6 +42,7 @@ from rtseg.frame import Frame
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage, Worker
 from rtseg.graph.pipeline import OutputCallback, StartCallback
 from rtseg.graph.stats import percentiles_ms, process_cpu_seconds
+from rtseg.jobs.paths import check_files
 from rtseg.jobs.segmenters import (
     MaskedSegmenter,
     model_options,
@@ -337,6 +338,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     ['segment', 'mask']
     """
     spec.check()
+    check_files(spec, spec.origin)
     devices = devices or Devices()
     live = _Live(spec) if spec.live else None
     source = build_source(spec, devices)

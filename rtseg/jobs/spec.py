@@ -14,6 +14,7 @@ relative to that file.
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     ValidationError,
@@ -382,6 +384,16 @@ class JobSpec(_Strict):
     outputs: list[OutputSpec] = Field(default_factory=list)
     encoder: EncoderSpec = Field(default_factory=EncoderSpec)
     run: RunSpec = Field(default_factory=RunSpec)
+    _origin: str | None = PrivateAttr(default=None)
+
+    @property
+    def origin(self) -> str | None:
+        """The config file this job came from, if any (an input like any other: never overwritten)."""
+        return self._origin
+
+    def with_origin(self, path: str | os.PathLike[str] | None) -> JobSpec:
+        self._origin = None if path is None else str(path)
+        return self
 
     # -- derived -----------------------------------------------------------------------------------
 
@@ -427,7 +439,7 @@ class JobSpec(_Strict):
         'blur'
         """
         p = Path(path)
-        return cls.from_dict(load_toml(p), str(p), base_dir=p.resolve().parent).check()
+        return cls.from_dict(load_toml(p), str(p), base_dir=p.resolve().parent).check().with_origin(p)
 
     def resolved(self, base: Path) -> JobSpec:
         """A copy with every relative file path made relative to ``base`` (absolute)."""
