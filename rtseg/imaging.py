@@ -35,3 +35,24 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
         return image
     interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def pad_to_even(image: np.ndarray) -> np.ndarray:
+    """``image`` with its last row and/or column repeated so both sides are even (4:2:0 video needs it).
+
+    >>> pad_to_even(np.zeros((3, 5, 3), np.uint8)).shape, pad_to_even(np.zeros((2, 4, 3), np.uint8)).shape
+    ((4, 6, 3), (2, 4, 3))
+    """
+    h, w = image.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return image
+    return cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The size :func:`pad_to_even` gives.
+
+    >>> even_size(641, 361)
+    (642, 362)
+    """
+    return width + width % 2, height + height % 2

@@ -20,6 +20,7 @@ import numpy as np
 from rtseg.errors import ConfigError, SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
+from rtseg.imaging import even_size, pad_to_even
 
 LINUX_HINT = ("create one with: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg "
               "(package v4l2loopback-dkms on Debian/Ubuntu)")
@@ -128,7 +129,9 @@ class VirtualCameraSink(SinkStage):
                 raise SinkError(f"virtual camera backend {backend!r} is not available here; expected one of: "
                                 f"{', '.join(known) or 'none'} ({device_hint()})")
         self.options.fps = float(info.fps) if info.fps else self.options.fps
-        self._start(info.width, info.height)
+        # I420 halves chroma both ways: an odd frame is padded by one row/column (see process()).
+        size = even_size(info.width, info.height) if self.options.format is VcamFormat.I420 else info.size
+        self._start(*size)
 
     def _start(self, width: int, height: int) -> None:
         import pyvirtualcam
@@ -153,6 +156,8 @@ class VirtualCameraSink(SinkStage):
     def process(self, frame: Frame) -> None:
         image = frame.result
         assert self._cam is not None, "open() first"
+        if self.options.format is VcamFormat.I420:
+            image = pad_to_even(image)
         try:
             self._cam.send(convert_for_vcam(image, self.options.format))
         except (RuntimeError, ValueError) as exc:

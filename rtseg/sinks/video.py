@@ -17,6 +17,7 @@ import numpy as np
 from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
+from rtseg.imaging import pad_to_even
 from rtseg.sinks.atomic import partial_file
 
 SINGLE_THREAD_MAX_PIXELS = 1920 * 1080
@@ -173,8 +174,16 @@ class VideoFileSink(SinkStage):
             pkt.stream = self._astream
             self._out.mux(pkt)
 
+    @property
+    def subsampled(self) -> bool:
+        """The pixel format halves chroma in a direction (4:2:0, 4:2:2): the frame size must be even."""
+        return "420" in self.settings.pix_fmt or "422" in self.settings.pix_fmt
+
     def process(self, frame: Frame) -> None:
         image = frame.result
+        if self.subsampled:
+            # H.264/VP9 4:2:0 cannot encode an odd width or height: repeat the last row/column.
+            image = pad_to_even(image)
         if self._vstream is None:
             self._start(image.shape[1], image.shape[0])
         assert self._vstream is not None and self._out is not None

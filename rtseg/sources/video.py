@@ -9,10 +9,15 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
 
 from rtseg.errors import SourceError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
+
+
+_ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+"""cv2.rotate codes for a display rotation in degrees counter-clockwise."""
 
 
 def _is_url(path: str) -> bool:
@@ -60,6 +65,9 @@ class VideoFileSource(SourceStage):
         self.time_base: Fraction = Fraction(1, 30)
         self.declared_frames = 0
         self.has_audio = False
+        self.rotation = 0
+        """Degrees counter-clockwise the frames are turned to stand upright (the stream's display matrix)."""
+        self._first: av.VideoFrame | None = None
 
     def open(self) -> StreamInfo:
         err = probe_error(self.path)
@@ -88,24 +96,45 @@ class VideoFileSource(SourceStage):
         self.declared_frames = int(stream.frames or 0)
         self.has_audio = bool(container.streams.audio)
         self._frames = container.decode(stream)
+        # The first frame carries the display rotation (how phones record portrait video): peek at it
+        # so the stream info already has the upright size.
+        try:
+            self._first = next(self._frames)
+        except StopIteration:
+            self._first = None
+        except av.error.FFmpegError as exc:
+            self.close()
+            raise SourceError(f"corrupt or truncated video {self.path} at frame 0: {exc}") from exc
+        if self._first is None:
+            self.close()
+            raise SourceError(f"no video frames in {self.path}" + (
+                f" (it declares {self.declared_frames}: truncated?)" if self.declared_frames else ""))
+        self.rotation = round(float(self._first.rotation or 0) / 90) % 4 * 90
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
         return self.info
 
     @property
     def info(self) -> StreamInfo:
         return StreamInfo(self.width, self.height, self.fps, self.time_base, self.declared_frames,
-                          audio=self.path if self.has_audio else None, label=self.label)
+                          audio=self.path if self.has_audio else None, label=self.label, rotation=self.rotation)
 
     def read(self) -> Frame | None:
         if self._frames is None:
             raise SourceError("VideoFileSource.read() before open()")
         try:
-            vf = next(self._frames)
+            if self._first is not None:
+                vf, self._first = self._first, None
+            else:
+                vf = next(self._frames)
         except StopIteration:
             self._check_complete()
             return None
         except av.error.FFmpegError as exc:
             raise SourceError(f"corrupt or truncated video {self.path} at frame {self._index}: {exc}") from exc
         image = vf.to_ndarray(format="rgb24")
+        if self.rotation:
+            image = cv2.rotate(image, _ROTATE[self.rotation])
         pts = vf.pts if vf.pts is not None else self._index
         frame = Frame(image, index=self._index, pts=pts, time_base=self.time_base)
         self._index += 1
@@ -120,6 +149,7 @@ class VideoFileSource(SourceStage):
 
     def close(self) -> None:
         self._frames = None
+        self._first = None
         if self._container is not None:
             container, self._container = self._container, None
             container.close()
