@@ -10,11 +10,11 @@ from pathlib import Path
 import av
 import av.error
 import cv2
+import numpy as np
 
 from rtseg.errors import SourceError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
-
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 """cv2.rotate codes for a display rotation in degrees counter-clockwise."""
@@ -132,7 +132,7 @@ class VideoFileSource(SourceStage):
             return None
         except av.error.FFmpegError as exc:
             raise SourceError(f"corrupt or truncated video {self.path} at frame {self._index}: {exc}") from exc
-        image = vf.to_ndarray(format="rgb24")
+        image: np.ndarray = vf.to_ndarray(format="rgb24")
         if self.rotation:
             image = cv2.rotate(image, _ROTATE[self.rotation])
         pts = vf.pts if vf.pts is not None else self._index
