@@ -108,8 +108,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: list[str] | None = None) -> None:
     """The ``rtseg`` entry point: usage errors are one line on stderr with exit code 2."""
     warnings.showwarning = _show_warning
-    register_commands()
     try:
+        register_commands()
         # Without standalone mode click returns (not raises) the code of a typer.Exit from a command.
         code = app(args=argv, prog_name="rtseg", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         message = escape(exc.format_message())  # type: ignore[attr-defined]
         err_console.print(f"[bold red]error:[/] {message}{escape(hint)}", highlight=False)
         sys.exit(2)
-    except ABORTS:
-        err_console.print("interrupted")
+    except (*ABORTS, KeyboardInterrupt):
+        err_console.print("interrupted")  # e.g. Ctrl-C while starting up
         sys.exit(130)
     except EXITS as exc:
         sys.exit(getattr(exc, "exit_code", 0))

@@ -3,9 +3,13 @@ run-and-report wrapper (progress, summary line, one-line errors and exit codes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -220,7 +224,35 @@ def fail(exc: BaseException, debug: bool) -> typer.Exit:
     return typer.Exit(3)
 
 
-def setup_live_logging() -> None:
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+"""Exit codes after a signal (128 + its number), as shells report them."""
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP (``timeout``, systemd, Docker, a closed terminal) end a job like Ctrl-C.
+
+    A file job aborts and removes its partial output; a live job finishes cleanly and keeps its
+    recording (a second signal aborts it). Yields the signals received, for the exit code.
+    """
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def setup_logging() -> None:
     logger = logging.getLogger("rtseg")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -257,14 +289,19 @@ def execute(make_spec: Any, debug: bool = False) -> RunStats:
             progress.advance(task)
 
         show_progress = spec.run.progress and not spec.live
-        if spec.live:
-            setup_live_logging()
+        setup_logging()
         pipeline = build(spec, on_output=on_output if show_progress else None, on_start=on_start)
-        try:
-            stats = pipeline.run()
-        finally:
-            if progress is not None:
-                progress.stop()
+        with signals_as_interrupts() as received:
+            try:
+                stats = pipeline.run()
+            except KeyboardInterrupt:
+                signum = received[-1] if received else signal.SIGINT
+                name = signal.Signals(signum).name
+                err_console.print(f"interrupted ({name}); no output written", highlight=False, markup=False)
+                raise typer.Exit(SIGNAL_EXIT.get(signum, 130)) from None
+            finally:
+                if progress is not None:
+                    progress.stop()
         if spec.live:
             lat = stats.to_json()["latency_ms"]
             err_console.print(f"webcam: {stats.frames_out} frames in {stats.duration_s:.1f} s ({stats.fps:.2f} fps), "
