@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         message = escape(exc.format_message())  # type: ignore[attr-defined]
         err_console.print(f"[bold red]error:[/] {message}{escape(hint)}", highlight=False)
         sys.exit(2)
-    except (*ABORTS, KeyboardInterrupt):
+    except (ABORTS[0], ABORTS[1], KeyboardInterrupt):
         err_console.print("interrupted")  # e.g. Ctrl-C while starting up
         sys.exit(130)
     except EXITS as exc:

@@ -224,7 +224,7 @@ def fail(exc: BaseException, debug: bool) -> typer.Exit:
     return typer.Exit(3)
 
 
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+SIGNAL_EXIT: dict[int, int] = {int(signal.SIGINT): 130, int(signal.SIGTERM): 143, int(signal.SIGHUP): 129}
 """Exit codes after a signal (128 + its number), as shells report them."""
 
 
@@ -243,7 +243,7 @@ def signals_as_interrupts() -> Iterator[list[int]]:
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in SIGNAL_EXIT:
             previous[sig] = signal.signal(sig, handler)
     try:
         yield received
@@ -295,7 +295,7 @@ def execute(make_spec: Any, debug: bool = False) -> RunStats:
             try:
                 stats = pipeline.run()
             except KeyboardInterrupt:
-                signum = received[-1] if received else signal.SIGINT
+                signum = received[-1] if received else int(signal.SIGINT)
                 name = signal.Signals(signum).name
                 err_console.print(f"interrupted ({name}); no output written", highlight=False, markup=False)
                 raise typer.Exit(SIGNAL_EXIT.get(signum, 130)) from None
