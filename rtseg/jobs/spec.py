@@ -514,6 +514,11 @@ class JobSpec(_Strict):
         if effect is EffectKind.REPLACE and not self.effect.backgrounds:
             raise ConfigError("replace needs a background (--background IMAGE|VIDEO|#RRGGBB)")
         m = self.model
+        if m.sha256 and not m.file:
+            raise ConfigError("[model] sha256 checks a model file: give [model] file too (the bundled models are "
+                              "always checked)")
+        if m.file and m.tracks_objects:
+            raise ConfigError(f"[model] file replaces a selfie model file; {m.name} takes --model-dir")
         if m.tracks_objects:
             if not m.dir:
                 raise ConfigError(f"--model {m.name} needs --model-dir DIR (a directory written by "

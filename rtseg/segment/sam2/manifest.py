@@ -102,7 +102,47 @@ class Sam2Model:
                 constants = {k: np.ascontiguousarray(npz[k], dtype=np.float32) for k in npz.files}
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read {cpath}: {exc}") from exc
-        return cls(root=root, manifest=manifest, constants=constants)
+        model = cls(root=root, manifest=manifest, constants=constants)
+        model.check_settings()
+        return model
+
+    def check_settings(self) -> None:
+        """The manifest's numbers must agree with the constants the export wrote (a hand-edited or
+        mixed-up manifest fails here with one line, not deep inside ONNX Runtime)."""
+        m, c, mpath = self.manifest, self.constants, self.root / MANIFEST_FILE
+        if m.get("variant") not in VARIANTS:
+            raise ModelError(f"{mpath}: variant {m.get('variant')!r} is not one of {', '.join(VARIANTS)}")
+        s = m.get("settings", {})
+        try:
+            size, stride = int(m["image_size"]), int(s["backbone_stride"])
+            hidden, mem, num_maskmem = int(s["hidden_dim"]), int(s["mem_dim"]), int(s["num_maskmem"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{mpath}: missing or non-integer setting ({exc})") from None
+        needed = ("vision_pos_enc", "maskmem_pos_enc", "maskmem_tpos_enc")
+        missing = [k for k in needed if k not in c]
+        if missing:
+            raise ModelError(f"{self.root / CONSTANTS_FILE} lacks {', '.join(missing)}; re-run `rtseg export-sam2`")
+        vision, maskmem, tpos = c["vision_pos_enc"].shape, c["maskmem_pos_enc"].shape, c["maskmem_tpos_enc"].shape
+        checks = [
+            ("image_size", size, vision[-1] * stride, "the image features"),
+            ("hidden_dim", hidden, vision[1], "the image features' channels"),
+            ("mem_dim", mem, maskmem[1], "the memory features' channels"),
+            ("num_maskmem", num_maskmem, tpos[0], "the memory's temporal encodings"),
+        ]
+        for key, value, graphs, what in checks:
+            if value != graphs:
+                raise ModelError(f"{mpath}: {key} = {value} does not match the exported graphs ({what} give "
+                                 f"{graphs}); use the manifest.json written by `rtseg export-sam2`")
+        if num_maskmem < 1:
+            raise ModelError(f"{mpath}: num_maskmem must be >= 1, got {num_maskmem}")
+
+    def check_sessions(self, inputs: dict[str, list[tuple[str, list[Any]]]]) -> None:
+        """The graphs' real input shapes (from their sessions) against ``image_size`` and ``hidden_dim``."""
+        mpath = self.root / MANIFEST_FILE
+        shape = dict(inputs.get("image_encoder", [])).get("image")
+        if shape is not None and len(shape) == 4 and shape[2:] != [self.image_size, self.image_size]:
+            raise ModelError(f"{mpath}: image_size = {self.image_size} but image_encoder.onnx takes "
+                             f"{shape[2]}x{shape[3]} images; use the manifest.json written with the graphs")
 
     @property
     def image_size(self) -> int:

@@ -273,6 +273,12 @@ class Sam2Tracker:
         except BaseException:
             self._sessions.clear()
             raise
+        try:
+            model.check_sessions({name: [(i.name, list(i.shape)) for i in session.get_inputs()]
+                                  for name, session in self._sessions.items()})
+        except BaseException:
+            self._sessions.clear()
+            raise
         self._model = model
         if model.random_weights:
             warn_random_weights(model)
