@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rtseg.errors import SinkError
+
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     """p50/p95/p99/max of a list of durations in seconds, in milliseconds (zeros when empty)."""
@@ -116,9 +118,14 @@ class RunStats:
     def write_json(self, path: str | Path) -> None:
         """Write :meth:`to_json` atomically (temporary file, then rename)."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.stem}.rtseg-partial-{os.getpid()}{path.suffix}")
+        try:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+            raise SinkError(f"cannot write {path}: {reason}") from exc
 
     def status_line(self) -> str:
         lat = percentiles_ms(self.latencies[-300:])

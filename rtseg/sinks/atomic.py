@@ -27,6 +27,50 @@ _PARTIAL_RE = re.compile(r"^\..*\.rtseg-partial-(\d+)(?:[.-].*)?$")
 _cleaned: set[Path] = set()
 
 
+LOW_SPACE = 4 * 1024 * 1024
+"""Below this many free bytes a failed write is reported as a full disk."""
+
+
+def _free_bytes(path: Path) -> tuple[Path | None, int | None]:
+    folder = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+    return folder, (shutil.disk_usage(folder).free if folder is not None else None)
+
+
+def disk_full(path: Path, exc: BaseException | None = None) -> bool:
+    """True if a write of ``path`` failed for lack of space (ENOSPC, or next to nothing free)."""
+    _, free = _free_bytes(Path(path))
+    return getattr(exc, "errno", None) == 28 or (free is not None and free < LOW_SPACE)
+
+
+def write_error(path: Path, exc: BaseException | None = None) -> SinkError:
+    """The error for a failed write of ``path``, saying so when the disk is full.
+
+    >>> str(write_error(Path("/nonexistent/x.png")))
+    'cannot write /nonexistent/x.png'
+    """
+    target = Path(path)
+    folder, free = _free_bytes(target)
+    shown = _visible(target)
+    if disk_full(target, exc):
+        where = f" ({free / 1e6:.1f} MB free in {folder})" if free is not None else ""
+        return SinkError(f"cannot write {shown}: the disk is full{where}")
+    reason = f": {exc.strerror or exc}" if isinstance(exc, OSError) else (f": {exc}" if exc else "")
+    return SinkError(f"cannot write {shown}{reason}")
+
+
+def _visible(path: Path) -> Path:
+    """The name the user gave for a path inside a hidden partial file or folder.
+
+    >>> _visible(Path("/o/.m.rtseg-partial-12-ab/00001.png")), _visible(Path("/o/.j.rtseg-partial-12.mp4"))
+    (PosixPath('/o/m/00001.png'), PosixPath('/o/j.mp4'))
+    """
+    if _PARTIAL_RE.match(path.parent.name):
+        return path.parent.with_name(path.parent.name[1:path.parent.name.index(PARTIAL)]) / path.name
+    if _PARTIAL_RE.match(path.name):
+        return path.with_name(path.name[1:path.name.index(PARTIAL)] + path.suffix)
+    return path
+
+
 def check_writable_dir(directory: Path, what: str) -> None:
     if not directory.exists():
         raise SinkError(f"output directory does not exist: {directory} (for {what})")

@@ -18,7 +18,7 @@ from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import alpha_to_u8
-from rtseg.sinks.atomic import AtomicDir
+from rtseg.sinks.atomic import AtomicDir, write_error
 
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
@@ -66,7 +66,7 @@ class _PngFolderSink(SinkStage):
     def _write(self, frame: Frame, image: np.ndarray) -> None:
         path = self._path(frame)
         if not cv2.imwrite(str(path), image, PNG_FAST):
-            raise SinkError(f"cannot write {path}")
+            raise write_error(path)
         self.written += 1
 
     def finish(self) -> None:
@@ -96,7 +96,7 @@ class MaskSink(_PngFolderSink):
             try:
                 img.save(path, optimize=False, compress_level=1)
             except OSError as exc:
-                raise SinkError(f"cannot write {path}: {exc}") from exc
+                raise write_error(path, exc) from exc
             self.written += 1
             return
         if frame.alpha is None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rtseg.errors import ConfigError, SinkError
+from rtseg.errors import ConfigError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
-from rtseg.sinks.atomic import AtomicDir, partial_file
+from rtseg.sinks.atomic import AtomicDir, partial_file, write_error
 from rtseg.sinks.images import frame_filename
 
 # --- COCO run-length encoding -------------------------------------------------------------------------
@@ -130,7 +130,7 @@ class ObjectFilesSink(SinkStage):
                 os.replace(tmp, self.rle)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
-                raise SinkError(f"cannot write {self.rle}: {exc}") from exc
+                raise write_error(self.rle, exc) from exc
 
     def close(self) -> None:
         if self._logit_dir is not None:

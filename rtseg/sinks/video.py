@@ -18,7 +18,7 @@ from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import pad_to_even
-from rtseg.sinks.atomic import partial_file
+from rtseg.sinks.atomic import disk_full, partial_file, write_error
 
 SINGLE_THREAD_MAX_PIXELS = 1920 * 1080
 """Up to this frame size, ``threads = 0`` runs libx264 on one thread (see :class:`EncoderSettings`)."""
@@ -203,6 +203,8 @@ class VideoFileSink(SinkStage):
             for packet in self._vstream.encode(vf):
                 self._out.mux(packet)
         except av.error.FFmpegError as exc:
+            if disk_full(self.path, exc):
+                raise write_error(self.path, exc) from exc
             raise SinkError(f"encoding {self.path.name} failed at frame {frame.index}: {exc}") from exc
         self.frames_written += 1
         self._mux_audio_until(float(pts * self.time_base))
@@ -234,6 +236,8 @@ class VideoFileSink(SinkStage):
             self._mux_audio_until(None)
             self._out.close()
         except av.error.FFmpegError as exc:
+            if disk_full(self.path, exc):
+                raise write_error(self.path, exc) from exc
             raise SinkError(f"finishing {self.path.name} failed: {exc}") from exc
         self._out = None
         os.replace(self._tmp, self.path)
