@@ -259,3 +259,45 @@ class _Exploding(SourceStage):
 def test_frames_raises_the_error_of_any_stage() -> None:
     with pytest.raises(SourceError, match="decoder exploded"):
         list(Pipeline(_Exploding(), []).frames())
+
+
+# -- each sink its own thread and queue ---------------------------------------------------------------
+
+class _Stalling(NullSink):
+    """A sink that stops taking frames after the first few (a recording on a stalled disk)."""
+
+    name = "stall"
+    optional = True
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.release = threading.Event()
+
+    def process(self, frame: Frame) -> None:
+        if self.fail_at is not None and frame.index == self.fail_at:
+            raise OSError("disk went away")
+        if frame.index == 2 and self.fail_at is None:
+            assert self.release.wait(30), "the other sink never got far enough"
+        super().process(frame)
+
+
+def test_a_failing_optional_sink_ends_alone_and_the_others_get_every_frame() -> None:
+    main, broken = NullSink(), _Stalling(fail_at=3)
+    stats = Pipeline(SyntheticSource(32, 24, frames=40), [], [main, broken]).run()
+    assert main.count == 40 and stats.frames_out == 40
+    assert broken.count == 3 and "disk went away" in stats.sink_errors["stall"]
+
+
+def test_a_stalled_sink_does_not_hold_up_the_others_beyond_its_queue() -> None:
+    """The first sink keeps getting frames while the second one is stuck, up to the second's queue."""
+    main, stuck = NullSink(), _Stalling()
+    seen: list[int] = []
+
+    def on_output(frame: Frame, stats: object) -> None:
+        seen.append(frame.index)
+        if len(seen) == 8:
+            stuck.release.set()
+
+    Pipeline(SyntheticSource(32, 24, frames=20), [], [main, stuck], queue_size=8, on_output=on_output).run()
+    assert seen == list(range(20)) and main.count == stuck.count == 20

@@ -4,9 +4,9 @@ from rtseg.graph.clock import Clock, MonotonicClock, SimulatedClock
 from rtseg.graph.limiter import Admission, FlowLimiter
 from rtseg.graph.pipeline import Pipeline
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
-from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage, Worker
+from rtseg.graph.stage import ProcessStage, SinkStage, SourceStage, Stage, Worker
 from rtseg.graph.stats import RunStats
 
-__all__ = ["EOS", "Admission", "BoundedQueue", "Clock", "FanOutSink", "FlowLimiter", "MonotonicClock", "Pipeline",
+__all__ = ["EOS", "Admission", "BoundedQueue", "Clock", "FlowLimiter", "MonotonicClock", "Pipeline",
            "Policy", "ProcessStage", "RunStats", "SimulatedClock", "SinkStage", "SourceStage", "Stage", "Stopped",
            "Worker"]

@@ -21,7 +21,7 @@ from types import TracebackType
 from rtseg.errors import PipelineError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
-from rtseg.graph.stage import FanOutSink, ProcessStage, SinkStage, SourceStage, Stage, Worker
+from rtseg.graph.stage import ProcessStage, SinkStage, SourceStage, Stage, Worker
 from rtseg.graph.stats import RunStats
 from rtseg.imaging import resize_image
 
@@ -192,7 +192,10 @@ class Pipeline:
         except BaseException as exc:
             self._fail(stage.name, exc)
 
-    def _run_sink(self, sink: SinkStage, inq: BoundedQueue[Frame]) -> None:
+    def _run_sink(self, sink: SinkStage, inq: BoundedQueue[Frame], primary: bool = True) -> None:
+        """One sink's thread. The primary (first) sink's frames are the run's output (fps, latency,
+        ``on_output``). An ``optional`` sink that fails ends alone: one log line, its partial output
+        discarded, its queue closed so nothing upstream waits for it; the other sinks go on."""
         stats, stop = self.stats, self._stop
         try:
             while True:
@@ -206,13 +209,38 @@ class Pipeline:
                 sink.process(item)
                 t1 = time.perf_counter()
                 stats.record_stage(sink.name, t1 - t0)
-                stats.record_output(item.t_in, t1)
-                if self.on_output is not None:
-                    self.on_output(item, stats)
+                if primary:
+                    stats.record_output(item.t_in, t1)
+                    if self.on_output is not None:
+                        self.on_output(item, stats)
         except Stopped:
             pass
         except BaseException as exc:
-            self._fail(sink.name, exc)
+            if not sink.optional or isinstance(exc, KeyboardInterrupt):
+                self._fail(sink.name, exc)
+                return
+            inq.close()
+            log.warning("%s stopped, the other outputs go on: %s", sink.name, exc)
+            stats.sink_errors[sink.name] = str(exc)
+            try:
+                sink.close()
+            except Exception as close_exc:  # the sink is gone either way; say so once
+                log.warning("%s could not be closed cleanly: %s", sink.name, close_exc)
+
+    def _run_tee(self, inq: BoundedQueue[Frame], outs: list[BoundedQueue[Frame]]) -> None:
+        """Hand every frame to each sink's own queue (each with its own leak policy)."""
+        stop = self._stop
+        try:
+            while True:
+                item = inq.get(stop)
+                for q in outs:
+                    q.put(item, stop)
+                if item is EOS:
+                    return
+        except Stopped:
+            pass
+        except BaseException as exc:
+            self._fail("outputs", exc)
 
     def _run_worker(self, stage: Stage, worker: Worker, stop: threading.Event) -> None:
         try:
@@ -224,12 +252,13 @@ class Pipeline:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _sink_stage(self) -> SinkStage:
-        if not self.sinks:
-            raise PipelineError("a pipeline needs at least one sink (or iterate it with frames())")
-        return self.sinks[0] if len(self.sinks) == 1 else FanOutSink(self.sinks)
+    def _sink_policy(self, sink: SinkStage) -> Policy:
+        """A sink's own queue: the pipeline's policy, or on live input the sink's ``live_policy``."""
+        if self.policy is Policy.DROP_OLDEST and sink.live_policy is not None:
+            return sink.live_policy
+        return self.policy
 
-    def _open_all(self, sink: SinkStage) -> list[Stage]:
+    def _open_all(self) -> list[Stage]:
         opened: list[Stage] = []
         try:
             info = self.source.open()
@@ -237,7 +266,7 @@ class Pipeline:
             self.info = info
             if self.on_start is not None:
                 self.on_start(info)
-            downstream: list[ProcessStage | SinkStage] = [*self.stages, sink]
+            downstream: list[ProcessStage | SinkStage] = [*self.stages, *self.sinks]
             for stage in downstream:
                 stage.open(info)
                 opened.append(stage)
@@ -283,17 +312,31 @@ class Pipeline:
         if self._ran:
             raise PipelineError("a Pipeline can run only once; build a new one")
         self._ran = True
-        sink = self._sink_stage()
-        names = [s.name for s in [self.source, *self.stages, sink]]
+        if not self.sinks:
+            raise PipelineError("a pipeline needs at least one sink (or iterate it with frames())")
+        sinks = self.sinks
+        last = self.stages[-1].name if self.stages else self.source.name
+        names = [s.name for s in [self.source, *self.stages]]
         self.queues = [BoundedQueue(self.queue_size, self.policy, name=f"{a}->{b}")
                        for a, b in itertools.pairwise(names)]
-        opened = self._open_all(sink)
+        if len(sinks) == 1:
+            sink_queues = [BoundedQueue[Frame](sinks[0].queue_size or self.queue_size, self._sink_policy(sinks[0]),
+                                               name=f"{last}->{sinks[0].name}")]
+            self.queues.append(sink_queues[0])
+        else:
+            self.queues.append(BoundedQueue(self.queue_size, self.policy, name=f"{last}->outputs"))
+            sink_queues = [BoundedQueue(k.queue_size or self.queue_size, self._sink_policy(k),
+                                        name=f"outputs->{k.name}") for k in sinks]
+        opened = self._open_all()
         q = self.queues
         threads = [threading.Thread(target=self._run_source, args=(q[0],), name=f"rtseg-{self.source.name}")]
         for i, stage in enumerate(self.stages):
             threads.append(threading.Thread(target=self._run_process, args=(stage, q[i], q[i + 1]),
                                             name=f"rtseg-{stage.name}"))
-        threads.append(threading.Thread(target=self._run_sink, args=(sink, q[-1]), name=f"rtseg-{sink.name}"))
+        if len(sinks) > 1:
+            threads.append(threading.Thread(target=self._run_tee, args=(q[-1], sink_queues), name="rtseg-outputs"))
+        for i, (k, kq) in enumerate(zip(sinks, sink_queues, strict=True)):
+            threads.append(threading.Thread(target=self._run_sink, args=(k, kq, i == 0), name=f"rtseg-{k.name}"))
         worker_stop = threading.Event()
         workers = [(stage, w, threading.Thread(target=self._run_worker, args=(stage, w, worker_stop),
                                                name=f"rtseg-{stage.name}-{w.name}", daemon=True))
@@ -322,7 +365,8 @@ class Pipeline:
                     self._stop.set()
         stuck = self._stop_workers(workers, worker_stop)
         self.stats.stop()
-        self.stats.drops_by_queue.update({qq.name: qq.dropped for qq in q if qq.dropped})
+        all_queues = [*q, *(sink_queues if len(sinks) > 1 else [])]
+        self.stats.drops_by_queue.update({qq.name: qq.dropped for qq in all_queues if qq.dropped})
         self.stats.dropped = sum(self.stats.drops_by_queue.values())
         close_error = self._close_all([s for s in opened if s not in stuck])
         if self._error is not None:

@@ -10,6 +10,7 @@ a full or empty queue.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -24,6 +25,9 @@ class Policy(StrEnum):
 
     BLOCK = "block"
     DROP_OLDEST = "drop_oldest"
+    BLOCK_THEN_DROP = "block_then_drop"
+    """Wait up to the queue's ``block_timeout_s`` for room, then drop the new item (a recording that
+    stalls loses frames, counted, instead of stalling what feeds it)."""
 
 
 class Stopped(Exception):
@@ -50,6 +54,7 @@ class BoundedQueue(Generic[T]):
     """A thread-safe FIFO of at most ``maxsize`` items with a leak policy.
 
     >>> import threading
+import time
     >>> q = BoundedQueue[int](2, Policy.DROP_OLDEST)
     >>> stop = threading.Event()
     >>> for i in range(3):
@@ -58,14 +63,17 @@ class BoundedQueue(Generic[T]):
     (1, 1, 2)
     """
 
-    def __init__(self, maxsize: int, policy: Policy = Policy.BLOCK, name: str = "queue") -> None:
+    def __init__(self, maxsize: int, policy: Policy = Policy.BLOCK, name: str = "queue",
+                 block_timeout_s: float = 2.0) -> None:
         if maxsize < 1:
             raise ValueError(f"queue size must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self.policy = Policy(policy)
         self.name = name
+        self.block_timeout_s = block_timeout_s
         self.dropped = 0
         self.max_depth = 0
+        self._closed = False
         self._items: deque[T | _EndOfStream] = deque()
         self._cond = threading.Condition()
 
@@ -74,9 +82,17 @@ class BoundedQueue(Generic[T]):
             return len(self._items)
 
     def put(self, item: T | _EndOfStream, stop: threading.Event) -> None:
-        """Add ``item``; blocks (``block``) or drops the oldest item (``drop_oldest``) when full."""
+        """Add ``item``; when full: wait (``block``), drop the oldest item (``drop_oldest``), or wait up
+        to ``block_timeout_s`` and then drop ``item`` (``block_then_drop``; end of stream always waits)."""
+        deadline = time.monotonic() + self.block_timeout_s
         with self._cond:
+            if self._closed:
+                return
             while len(self._items) >= self.maxsize:
+                if (self.policy is Policy.BLOCK_THEN_DROP and item is not EOS
+                        and time.monotonic() >= deadline):
+                    self.dropped += 1
+                    return
                 if self.policy is Policy.DROP_OLDEST:
                     self._items.popleft()
                     self.dropped += 1
@@ -84,8 +100,17 @@ class BoundedQueue(Generic[T]):
                 if stop.is_set():
                     raise Stopped
                 self._cond.wait(_POLL_S)
+                if self._closed:
+                    return
             self._items.append(item)
             self.max_depth = max(self.max_depth, len(self._items))
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Its consumer is gone: from now on ``put`` discards (nothing upstream waits on it)."""
+        with self._cond:
+            self._closed = True
+            self._items.clear()
             self._cond.notify_all()
 
     def get(self, stop: threading.Event) -> T | _EndOfStream:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from rtseg.frame import Frame, StreamInfo
-from rtseg.graph.queues import Stopped
+from rtseg.graph.queues import Policy, Stopped
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,18 @@ class ProcessStage(Stage):
 
 
 class SinkStage(Stage):
-    """Consumes frames. ``finish()`` commits the output after a clean end of stream."""
+    """Consumes frames. ``finish()`` commits the output after a clean end of stream.
+
+    Each sink runs in its own thread behind its own bounded queue. On a live pipeline a sink may
+    ask for its own leak policy (``live_policy``: a virtual camera drops the oldest frame, a
+    recording blocks for a while and then drops); an ``optional`` sink that fails ends alone.
+    """
 
     name = "sink"
+    live_policy: Policy | None = None
+    queue_size: int | None = None
+    """Room in this sink's own queue (None: the pipeline's queue size)."""
+    optional: bool = False
 
     def open(self, info: StreamInfo) -> None:
         """Acquire the output for a stream described by ``info``. Called once, before any frame."""
@@ -138,42 +147,3 @@ class SinkStage(Stage):
 
     def finish(self) -> None:
         """Commit the output (flush encoders, rename temporary files). Only on success."""
-
-
-class FanOutSink(SinkStage):
-    """Several sinks fed the same frames in one stage (virtual camera + preview + recording)."""
-
-    name = "sinks"
-
-    def __init__(self, sinks: Sequence[SinkStage]) -> None:
-        if not sinks:
-            raise ValueError("FanOutSink needs at least one sink")
-        self.sinks = list(sinks)
-        self._opened: list[SinkStage] = []
-
-    def open(self, info: StreamInfo) -> None:
-        for sink in self.sinks:
-            sink.open(info)
-            self._opened.append(sink)
-
-    def workers(self) -> Sequence[Worker]:
-        return [w for sink in self.sinks for w in sink.workers()]
-
-    def process(self, frame: Frame) -> None:
-        for sink in self.sinks:
-            sink.process(frame)
-
-    def finish(self) -> None:
-        for sink in self.sinks:
-            sink.finish()
-
-    def close(self) -> None:
-        errors: list[BaseException] = []
-        while self._opened:
-            sink = self._opened.pop()
-            try:
-                sink.close()
-            except Exception as exc:  # close every sink, then report the first failure
-                errors.append(exc)
-        if errors:
-            raise errors[0]

@@ -51,6 +51,8 @@ class RunStats:
     latency_times: list[float] = field(default_factory=list)
     duration_s: float = 0.0
     cpu_seconds: float = 0.0
+    sink_errors: dict[str, str] = field(default_factory=dict)
+    """Optional outputs that failed and ended alone (name: the error)."""
     size_changes: int = 0
     """Frames the source delivered at another size than its stream info (scaled back)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +114,8 @@ class RunStats:
         }
         if self.size_changes:
             doc["size_changes"] = self.size_changes
+        if self.sink_errors:
+            doc["sink_errors"] = dict(self.sink_errors)
         doc.update(self.extra)
         return doc
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ log = logging.getLogger("rtseg.live")
 
 FILE_QUEUE = 4
 LIVE_QUEUE = 2
+RECORD_QUEUE = 30
 
 
 @dataclass
@@ -95,6 +97,8 @@ class JobPipeline(Pipeline):
     live_controls: LiveControls | None
     prompts: PromptControls | None
     adaptive: AdaptiveLoop | None
+    meter_lines: Callable[[], list[str]]
+    """Live: the preview's stats overlay (fps, latency, drops, CPU, inference rate, carry age); [] otherwise."""
 
     def run(self) -> RunStats:
         threads = self.spec.run.cv_threads if self.spec.run.cv_threads is not None else (1 if self.spec.live else None)
@@ -168,8 +172,13 @@ def build_sinks(spec: JobSpec, devices: Devices, live: _Live | None) -> list[Sin
         path = out.path
         if out.kind in (OutputKind.VIDEO, OutputKind.RECORD):
             assert path is not None
-            sinks.append(VideoFileSink(path, settings=encoder_settings(spec, Path(path), alpha), alpha=alpha,
-                                       audio=not spec.live))
+            video = VideoFileSink(path, settings=encoder_settings(spec, Path(path), alpha), alpha=alpha,
+                                  audio=not spec.live)
+            if spec.live:
+                # A recording has room for a second of frames, and a failure ends the recording
+                # (one line) but not the virtual camera.
+                video.name, video.queue_size, video.optional = "record", RECORD_QUEUE, True
+            sinks.append(video)
         elif out.kind is OutputKind.IMAGES:
             assert path is not None
             sinks.append(PngFolderSink(path))
@@ -396,6 +405,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     pipeline.live_controls = live.controls if live is not None else None
     pipeline.prompts = live.prompts if live is not None else None
     pipeline.adaptive = None
+    pipeline.meter_lines = live.meter_lines if live is not None else list
     if live is not None:
         assert fx is not None
         s = spec.schedule

@@ -17,6 +17,7 @@ import numpy as np
 
 from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.queues import Policy
 from rtseg.graph.stage import SinkStage
 
 WINDOW = "rtseg preview"
@@ -76,6 +77,7 @@ class PreviewSink(SinkStage):
     """
 
     name = "preview"
+    live_policy = Policy.DROP_OLDEST
 
     def __init__(self, *, on_key: KeyHandler | None = None, on_mouse: MouseHandler | None = None,
                  decorate: Decorate | None = None, title: str = WINDOW) -> None:

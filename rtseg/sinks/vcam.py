@@ -19,6 +19,7 @@ import numpy as np
 
 from rtseg.errors import ConfigError, SinkError
 from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.queues import Policy
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import even_size, pad_to_even
 
@@ -108,6 +109,7 @@ class VirtualCameraSink(SinkStage):
     """
 
     name = "vcam"
+    live_policy = Policy.DROP_OLDEST  # a call wants the newest frame, never a backlog
 
     def __init__(self, options: VcamOptions | None = None, *, camera_factory: CameraFactory | None = None) -> None:
         self.options = options or VcamOptions()

@@ -16,6 +16,7 @@ import numpy as np
 
 from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.queues import Policy
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import pad_to_even
 from rtseg.sinks.atomic import disk_full, partial_file, write_error
@@ -72,6 +73,8 @@ class VideoFileSink(SinkStage):
     """
 
     name = "encode"
+    live_policy = Policy.BLOCK_THEN_DROP
+    """Live (a recording): wait up to 2 s for room, then drop frames (counted) rather than stall the camera."""
 
     def __init__(
         self,
