@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from rtseg.effects import BlurEffect, CutoutEffect, OverlayEffect, ReplaceEffect, blend, cover_resize, parse_colour
-from rtseg.errors import SourceError
+from rtseg.effects import BlurEffect, CompositeStage, CutoutEffect, MissingMask, OverlayEffect, ReplaceEffect, blend
+from rtseg.effects.composite import cover_resize, parse_colour
+from rtseg.errors import PipelineError, SourceError
+from rtseg.frame import Frame, StreamInfo
 from tests.conftest import DATA, JUGGLE, require
 
 RNG = np.random.default_rng(7)
@@ -104,3 +106,35 @@ def test_overlay_tints_only_the_foreground() -> None:
 def test_parse_colour() -> None:
     assert parse_colour("#fff") == (255, 255, 255)
     assert parse_colour("#zzzzzz") is None
+
+
+def test_composite_stage_applies_the_effect_to_the_background_or_the_object() -> None:
+    img, alpha = _person_frame()
+    stage = CompositeStage(BlurEffect(strength=15))
+    stage.open(StreamInfo(320, 180))
+    out = stage.process(Frame(img, 0, alpha=alpha)).output
+    assert out is not None and np.array_equal(out[alpha == 1], img[alpha == 1])
+    assert out[alpha == 0].std() < 0.5 * img[alpha == 0].std()
+    with pytest.raises(PipelineError, match="without alpha"):
+        stage.process(Frame(img, 1))
+    stage.close()
+
+    inverted = CompositeStage(BlurEffect(strength=15), invert_alpha=True)  # blur the object instead
+    inverted.open(StreamInfo(320, 180))
+    out = inverted.process(Frame(img, 0, alpha=alpha)).output
+    assert out is not None and np.array_equal(out[alpha == 0], img[alpha == 0])
+    assert out[alpha == 1].std() < 0.5 * img[alpha == 1].std()
+    inverted.close()
+
+
+def test_live_composite_blurs_the_whole_frame_until_a_mask_exists() -> None:
+    img, alpha = _person_frame()
+    stage = CompositeStage(BlurEffect(strength=15), missing=MissingMask.PRIVACY)
+    stage.open(StreamInfo(320, 180, live=True))
+    out = stage.process(Frame(img, 0)).output
+    assert out is not None and out.std() < 0.5 * img.std(), "no mask yet: nothing of the room is shown sharp"
+    assert stage.fail_closed_frames == 1
+    out = stage.process(Frame(img, 1, alpha=alpha)).output
+    assert out is not None and np.array_equal(out[alpha == 1], img[alpha == 1])
+    assert stage.fail_closed_frames == 1
+    stage.close()

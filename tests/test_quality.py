@@ -4,6 +4,8 @@ region IoU not lower)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,15 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from rtseg.effects.refine import RefineMode, RefineOptions, light_wrap, refine_alpha
+from rtseg.bench import quality
+from rtseg.effects.composite import light_wrap
 from rtseg.metrics import SequenceScore, boundary_f, region_iou, seg2bmap, stable_region
 from rtseg.segment import SelfieSegmenter
 from rtseg.segment.roi import RoiSegmenter, square_box, work_size
 from rtseg.sources import VideoFileSource
+from rtseg.temporal.refine import RefineMode, RefineOptions, refine_alpha
 from tests.conftest import DAVIS, ROOT, require
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import quality
 
 
 def disc(h: int, w: int, cx: int, cy: int, r: int) -> np.ndarray:
@@ -78,7 +79,7 @@ def test_roi_tracking_runs_one_model_pass_on_most_frames(juggle: Path) -> None:
         for _ in range(60):
             frame = src.read()
             assert frame is not None
-            alpha = roi.segment(frame.image)
+            alpha = roi.infer(frame.image)
         assert alpha.shape == (270, 480)
         assert roi.stats.crop_passes == 60
         assert roi.stats.full_passes <= 60 // 15 + 4
@@ -126,3 +127,24 @@ def test_default_mask_path_beats_the_raw_model_on_ground_truth(seq: str) -> None
     assert default["iou"] >= raw["iou"]
     assert default["boundary_f"] >= raw["boundary_f"] + 0.03
     assert default["flicker"] <= 0.5 * raw["flicker"]
+
+
+@pytest.mark.slow
+def test_the_benchmark_script_writes_the_table_json_and_flicker_images(tmp_path: Path) -> None:
+    seq = require(DAVIS / "lucia")
+    out_json, out_md, plots = tmp_path / "q.json", tmp_path / "q.md", tmp_path / "flicker"
+    r = subprocess.run([sys.executable, "benchmarks/quality.py", str(seq), "--only", "raw (selfie auto)", "default",
+                        "--json", str(out_json), "--markdown", str(out_md), "--plot-row", "0.6",
+                        "--plot-dir", str(plots)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out_json.read_text())
+    assert doc["variants"] == ["raw (selfie auto)", "default"]
+    default = doc["sequences"]["lucia"]["default"]
+    assert default["frames"] == 70 and doc["mean"]["default"]["iou"] == default["iou"]
+    assert default["boundary_f"] > doc["sequences"]["lucia"]["raw (selfie auto)"]["boundary_f"]
+    assert sorted(p.name for p in plots.iterdir()) == ["lucia-default.png", "lucia-raw__selfie_auto_.png"]
+    assert cv2.imread(str(plots / "lucia-default.png"), cv2.IMREAD_GRAYSCALE).shape == (70 * 4, 854)
+    assert "| default |" in out_md.read_text()
+    bad = subprocess.run([sys.executable, "benchmarks/quality.py", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "not a DAVIS-style folder" in bad.stderr

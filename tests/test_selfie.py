@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rtseg.errors import ChecksumError, ModelError
-from rtseg.segment import SegmentStage, SelfieSegmenter, SelfieVariant, create_segmenter
+from rtseg.frame import Frame
+from rtseg.segment import ModelOptions, SegmentStage, SelfieSegmenter, SelfieVariant, create_segmenter
 from rtseg.segment.models import SHA256, bundled_model, sha256_file
 from rtseg.sources import ImageFolderSource
 from tests.conftest import DAVIS, iou, require
@@ -45,21 +46,31 @@ def test_auto_picks_landscape_for_wide_frames_and_square_otherwise() -> None:
     img_wide = np.zeros((720, 1280, 3), np.uint8)
     img_43 = np.zeros((480, 640, 3), np.uint8)
     with SelfieSegmenter() as seg:
-        assert seg.segment(img_wide).shape == (144, 256)
+        assert seg.infer(img_wide).shape == (144, 256)
         assert seg.active_variant is SelfieVariant.LANDSCAPE
+        result = seg.segment(Frame(img_wide, 7))  # the Segmenter protocol: frame in, MaskResult out
+        assert result.index == 7 and result.alpha.shape == (144, 256) and result.alpha.dtype == np.float32
     with SelfieSegmenter() as seg:
-        assert seg.segment(img_43).shape == (256, 256)
+        assert seg.infer(img_43).shape == (256, 256)
     with SelfieSegmenter("square") as seg:
-        assert seg.segment(img_wide).shape == (256, 256)
+        assert seg.infer(img_wide).shape == (256, 256)
 
 
 def test_segment_stage_upsamples_alpha_to_the_frame_once() -> None:
-    frames = []
-    with ImageFolderSource(require(DAVIS / "lucia" / "JPEGImages")) as src:
-        frames.append(src.read())
-    stage = SegmentStage(create_segmenter("selfie-square"))
-    with stage:
-        out = stage.process(frames[0])
+    src = ImageFolderSource(require(DAVIS / "lucia" / "JPEGImages"))
+    info = src.open()
+    frame = src.read()
+    src.close()
+    assert frame is not None
+    seg = create_segmenter("selfie-square", ModelOptions(roi=False))
+    assert isinstance(seg, SelfieSegmenter)
+    stage = SegmentStage(seg)
+    stage.open(info)
+    try:
+        out = stage.process(frame)
+    finally:
+        stage.close()
+    assert stage.results == 1
     assert out.alpha is not None and out.alpha.shape == (480, 854) and out.alpha.dtype == np.float32
     assert out.alpha.min() >= 0.0 and out.alpha.max() <= 1.0
     gt = cv2.imread(str(DAVIS / "lucia" / "Annotations" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 127

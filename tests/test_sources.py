@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from rtseg.errors import SourceError
+from rtseg.frame import Frame, StreamInfo
+from rtseg.graph.stage import SourceStage
 from rtseg.sources import ImageFolderSource, SyntheticSource, VideoFileSource, open_source
 from tests.conftest import DAVIS, require
 
 
-def read_all(src):  # type: ignore[no-untyped-def]
+def read_all(src: SourceStage) -> list[Frame]:
     out = []
     with src:
         while (f := src.read()) is not None:
@@ -23,6 +25,12 @@ def read_all(src):  # type: ignore[no-untyped-def]
 
 
 def test_video_source_keeps_time_base_fps_and_pts(juggle: Path) -> None:
+    src = VideoFileSource(juggle)
+    info = src.open()
+    src.close()
+    assert isinstance(info, StreamInfo)
+    assert (info.size, info.fps, info.time_base, info.frames) == ((1280, 720), 24, Fraction(1, 12288), 247)
+    assert info.audio is None and not info.live  # the clip has no audio track to copy
     frames = read_all(src := VideoFileSource(juggle))
     assert len(frames) == 247
     assert src.fps == 24 and src.time_base == Fraction(1, 12288)
@@ -34,6 +42,8 @@ def test_video_source_keeps_time_base_fps_and_pts(juggle: Path) -> None:
 
 def test_image_folder_source_reads_sorted_images_with_their_stems() -> None:
     folder = require(DAVIS / "lucia" / "JPEGImages")
+    info = ImageFolderSource(folder).open()
+    assert (info.size, info.frames, info.fps) == ((854, 480), 70, 30)
     frames = read_all(ImageFolderSource(folder))
     assert len(frames) == 70
     assert [f.name for f in frames[:3]] == ["00000", "00001", "00002"]
@@ -41,6 +51,7 @@ def test_image_folder_source_reads_sorted_images_with_their_stems() -> None:
 
 
 def test_synthetic_source_is_a_pure_function_of_the_index() -> None:
+    assert SyntheticSource(160, 90, frames=5).open() == StreamInfo(160, 90, frames=5, label="synthetic:160x90@5")
     a = read_all(SyntheticSource(160, 90, frames=5))
     b = read_all(SyntheticSource(160, 90, frames=5))
     assert len(a) == 5
@@ -52,6 +63,11 @@ def test_open_source_picks_by_spec(tmp_path: Path) -> None:
     assert isinstance(open_source("synthetic:64x48@3"), SyntheticSource)
     assert isinstance(open_source(str(tmp_path)), ImageFolderSource)
     assert isinstance(open_source("clip.mp4"), VideoFileSource)
+    sample = open_source("sample")  # the clip bundled with the package
+    assert isinstance(sample, VideoFileSource)
+    info = sample.open()
+    sample.close()
+    assert (info.size, info.frames, info.fps, info.label) == ((640, 360), 96, 24, "sample")
 
 
 def test_missing_input_says_so(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,31 +58,38 @@ def test_history_is_reset_when_the_mask_size_changes() -> None:
     assert np.allclose(out, 1.0)
 
 
-def test_live_smoothed_segmenter_gives_the_file_paths_mask() -> None:
+def test_live_smoothed_segmenter_gives_the_file_paths_mask(tmp_path: Path) -> None:
     """The live worker's wrapped segmenter produces exactly the alpha of the file path's stages."""
-    from rtseg.config import MaskConfig
-    from rtseg.segment import SegmentStage
+    from rtseg.jobs.build import build
+    from rtseg.jobs.segmenters import MaskedSegmenter, production_segmenter
+    from rtseg.jobs.spec import JobSpec
     from rtseg.sources import ImageFolderSource
     from rtseg.temporal import MaskStage
-    from rtseg.temporal.stage import SmoothedSegmenter
     from tests.conftest import DAVIS, require
 
-    cfg = MaskConfig()
-    make = cfg.segmenter_factory("selfie")
-    frames = []
-    with ImageFolderSource(require(DAVIS / "lucia" / "JPEGImages")) as src:
-        for _ in range(6):
-            frames.append(src.read())
-    seg_stage = SegmentStage(make(), upsample=False)
-    mask_stage = MaskStage(cfg.smoothing_options(), cfg.refine_options())
-    live = SmoothedSegmenter(make(), cfg.smoothing_options(), cfg.refine_options())
-    with seg_stage, mask_stage:
-        live.open()
-        try:
-            for f in frames:
-                expected = mask_stage.process(seg_stage.process(f)).alpha
-                got = live.segment(f.image)
-                assert got.shape == (480, 854)
-                assert np.array_equal(got, expected)
-        finally:
-            live.close()
+    folder = require(DAVIS / "lucia" / "JPEGImages")
+    file_job = build(JobSpec.from_dict({"command": "segment", "source": {"path": str(folder)},
+                                        "outputs": [{"kind": "masks", "path": str(tmp_path)}]}).check())
+    seg_stage, mask_stage = file_job.stages
+    assert isinstance(mask_stage, MaskStage) and not seg_stage.upsample
+    live = production_segmenter(JobSpec.from_dict({"command": "webcam", "outputs": [{"kind": "null"}]}).check())
+    assert isinstance(live, MaskedSegmenter)
+    src = ImageFolderSource(folder)
+    info = src.open()
+    frames = [src.read() for _ in range(6)]
+    src.close()
+    seg_stage.open(info)
+    mask_stage.open(info)
+    live.open(info)
+    try:
+        for f in frames:
+            assert f is not None
+            result = live.segment(f)
+            expected = mask_stage.process(seg_stage.process(f)).alpha
+            assert result is not None and result.index == f.index
+            assert result.alpha.shape == (480, 854)
+            assert np.array_equal(result.alpha, expected)
+    finally:
+        live.close()
+        mask_stage.close()
+        seg_stage.close()
