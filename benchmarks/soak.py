@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, write_outputs  # noqa: E402
+from common import machine_info, write_outputs
 
-from rtseg.graph import Pipeline  # noqa: E402
-from rtseg.jobs import JobPipeline, JobSpec, build  # noqa: E402
-from rtseg.sinks import VideoFileSink  # noqa: E402
-from rtseg.sources import open_source  # noqa: E402
-from rtseg.sources.synthetic import SyntheticSource  # noqa: E402
+from rtseg.graph import Pipeline
+from rtseg.jobs import JobPipeline, JobSpec, build
+from rtseg.sinks import VideoFileSink
+from rtseg.sources import open_source
+from rtseg.sources.synthetic import SyntheticSource
 
 GROWTH_LIMIT_MB = 50.0
 
@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
     doc: dict[str, Any] = {"machine": machine_info(), "command": " ".join(["python benchmarks/soak.py", *sys.argv[1:]])}
-    live = build(JobSpec.from_dict({"command": "webcam", "source": {"path": args.clip, "realtime": True, "loop": True},
-                                    "outputs": [{"kind": "null"}], "run": {"duration": args.duration, "status": False}}))
+    live = build(JobSpec.from_dict({
+        "command": "webcam", "source": {"path": args.clip, "realtime": True, "loop": True},
+        "outputs": [{"kind": "null"}], "run": {"duration": args.duration, "status": False}}))
     samples, _ = sample_while(live, args.every)
     doc["live"] = {"duration_s": args.duration, "samples": samples, **judge(samples)}
     with tempfile.TemporaryDirectory() as tmp:
