@@ -142,12 +142,16 @@ def summary(times: list[float], steady_from: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=20, help="frames of the SAM 2 notebook video (>= 2)")
     ap.add_argument("--image-size", type=int, default=512)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--model", type=Path, help="existing export (default: export tiny with --random-weights 0)")
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="write the result here (e.g. outside benchmarks/results/ for a check)")
     args = ap.parse_args()
+    if args.frames < 2:
+        ap.error("--frames must be at least 2 (frame 0 is the untimed prompt frame)")
+    if args.frames > len(list(DATA.glob("*.jpg"))):
+        ap.error(f"--frames: {DATA} has only {len(list(DATA.glob('*.jpg')))} frames")
 
     from rtseg.segment.sam2.tracker import load_frame
 
@@ -167,8 +171,10 @@ def main() -> None:
         num_maskmem = json.loads((model_dir / "manifest.json").read_text())["settings"]["num_maskmem"]
         run = bench_lockstep(model_dir, video_dir, frames, args.image_size, args.threads)
 
-    # frames 1.. were timed; "steady" = frames whose memory bank is full
-    steady = slice(num_maskmem - 1, None)  # index 0 is frame 1
+    # frames 1.. were timed; "steady" = frames whose memory bank is full (on a clip too short for
+    # that, the last timed frame, so a quick check run still reports)
+    steady_from = min(num_maskmem - 1, len(run["onnx_s"]) - 1)
+    steady = slice(steady_from, None)  # index 0 is frame 1
     ratios = [t / o for t, o in zip(run["torch_s"], run["onnx_s"], strict=True)]
     graphs = {
         name: statistics.median(g.get(name, 0.0) for g in run["graph_s"][steady])
@@ -182,6 +188,8 @@ def main() -> None:
         "workload": "sam2 tiny, one object, CPU, frames 1..N-1 after a click on frame 0",
         "image_size": args.image_size,
         "threads": args.threads,
+        "frames": args.frames,
+        "steady_from_frame": steady_from + 1,
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg(),
         "rtseg_onnx_frame_s": {

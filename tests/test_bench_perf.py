@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from rtseg.effects.composite import blend
-from rtseg.frame import Frame
+from rtseg.frame import Frame, StreamInfo
 from rtseg.sinks.video import EncoderSettings, VideoFileSink
 
 
@@ -50,9 +50,12 @@ def test_encoded_colours_survive_the_round_trip(tmp_path: Path, juggle: Path) ->
     out = tmp_path / "lossless.mp4"
     settings = EncoderSettings(options={"crf": "0", "preset": "ultrafast"})
     sink = VideoFileSink(out, fps=Fraction(24), settings=settings)
-    with sink:
+    sink.open(StreamInfo(1280, 720, fps=Fraction(24), time_base=Fraction(1, 24)))
+    try:
         sink.process(Frame(rgb, index=0, pts=0, time_base=Fraction(1, 24)))
         sink.finish()
+    finally:
+        sink.close()
     with av.open(str(out)) as c:
         back = next(c.decode(video=0)).to_ndarray(format="rgb24")
     err = np.abs(back.astype(int) - rgb.astype(int))

@@ -46,6 +46,7 @@ def blurred(tmp_path_factory: pytest.TempPathFactory, juggle: Path) -> tuple[Pat
     return out, masks, stats, json.loads(stats.read_text())
 
 
+@pytest.mark.slow
 def test_blur_output_has_every_frame_at_the_input_size_rate_and_duration(blurred, juggle: Path) -> None:  # type: ignore[no-untyped-def]
     out, _, _, _ = blurred
     got, want = video_info(out), video_info(juggle)
@@ -57,12 +58,13 @@ def test_blur_output_has_every_frame_at_the_input_size_rate_and_duration(blurred
         assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
 
 
+@pytest.mark.slow
 def test_blur_keeps_the_person_sharp_and_blurs_the_background(blurred, juggle: Path) -> None:  # type: ignore[no-untyped-def]
     out, masks, _, _ = blurred
     idx = {0, 120, 246}
     src, dst = decode_rgb(juggle, idx), decode_rgb(out, idx)
     for i in idx:
-        alpha = read_mask(masks / f"{i:06d}.png").astype(np.float32) / 255
+        alpha = read_mask(masks / f"{i:05d}.png").astype(np.float32) / 255
         person = cv2.erode((alpha > 0.98).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         background = cv2.erode((alpha < 0.02).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         assert person.sum() > 5000 and background.sum() > 100_000
@@ -72,14 +74,20 @@ def test_blur_keeps_the_person_sharp_and_blurs_the_background(blurred, juggle: P
         assert sharpness(dst[i], background) < 0.5 * sharpness(src[i], background)
 
 
+@pytest.mark.slow
 def test_stats_json_has_the_documented_keys(blurred) -> None:  # type: ignore[no-untyped-def]
     _, _, _, stats = blurred
     assert stats["frames_in"] == stats["frames_out"] == 247 and stats["dropped"] == 0
     assert set(stats["latency_ms"]) == {"p50", "p95", "p99", "max"}
-    assert {"source", "segment", "composite", "sinks"} <= set(stats["stages"])
+    # every sink is a stage of its own now (the video encoder and the mask writer)
+    assert {"source", "segment", "composite", "encode", "masks"} <= set(stats["stages"])
+    for stage in stats["stages"].values():
+        assert {"p50_ms", "p95_ms", "p99_ms"} <= set(stage)
     assert stats["fps"] > 0 and stats["cpu_percent"] > 0 and stats["max_rss_mb"] > 50
+    assert stats["command"] == "blur" and stats["model"] == "selfie" and stats["input"].endswith("juggle.mp4")
 
 
+@pytest.mark.slow
 def test_audio_is_copied_into_the_output(tmp_path: Path, dog: Path) -> None:
     out = tmp_path / "dog.mp4"
     r = run_cli("blur", str(dog), "-o", str(out), "--no-progress")
@@ -90,6 +98,7 @@ def test_audio_is_copied_into_the_output(tmp_path: Path, dog: Path) -> None:
 
 
 @pytest.mark.parametrize("seq, raw_iou", [("lucia", 0.825), ("dance-twirl", 0.645)])
+@pytest.mark.slow
 def test_segment_masks_are_named_like_the_input_and_at_least_as_good_as_the_raw_model(
         tmp_path: Path, seq: str, raw_iou: float) -> None:
     images = require(DAVIS / seq / "JPEGImages")
@@ -107,6 +116,7 @@ def test_segment_masks_are_named_like_the_input_and_at_least_as_good_as_the_raw_
     assert float(np.mean(ious)) >= raw_iou
 
 
+@pytest.mark.slow
 def test_cutout_to_webm_keeps_alpha(tmp_path: Path) -> None:
     images = require(DAVIS / "lucia" / "JPEGImages")
     out = tmp_path / "cut.webm"
@@ -126,6 +136,7 @@ def test_cutout_to_webm_keeps_alpha(tmp_path: Path) -> None:
     assert iou(a > 127, gt) > 0.7
 
 
+@pytest.mark.slow
 def test_cutout_to_prores_mov_and_to_png_folder(tmp_path: Path) -> None:
     images = require(DAVIS / "lucia" / "JPEGImages")
     mov, folder = tmp_path / "cut.mov", tmp_path / "cut"
@@ -142,12 +153,14 @@ def test_cutout_to_prores_mov_and_to_png_folder(tmp_path: Path) -> None:
     assert iou(png[..., 3] > 127, read_mask(DAVIS / "lucia" / "Annotations" / "00000.png") > 127) > 0.7
 
 
+@pytest.mark.slow
 def test_cutout_refuses_an_output_without_alpha(tmp_path: Path) -> None:
     r = run_cli("cutout", "synthetic:64x48@2", "-o", str(tmp_path / "cut.mp4"))
     assert r.returncode != 0 and "alpha-capable" in r.stderr
 
 
 @pytest.mark.parametrize("background", ["#00ff00", "portrait", "video"])
+@pytest.mark.slow
 def test_replace_background(tmp_path: Path, background: str) -> None:
     images = require(DAVIS / "lucia" / "JPEGImages")
     if background == "portrait":
@@ -166,6 +179,7 @@ def test_replace_background(tmp_path: Path, background: str) -> None:
         assert np.abs(frame[bg].astype(int) - [0, 255, 0]).mean() < 6
 
 
+@pytest.mark.slow
 def test_run_a_config_preset_and_config_files_reject_unknown_keys(tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     cfg = tmp_path / "job.toml"
@@ -180,16 +194,34 @@ def test_run_a_config_preset_and_config_files_reject_unknown_keys(tmp_path: Path
 
 
 def test_shipped_presets_are_valid() -> None:
-    from rtseg.config import build_config, load_toml
+    from rtseg.jobs.spec import JobKind, JobSpec
 
     presets = sorted((ROOT / "configs").glob("*.toml"))
     assert presets
-    for preset in presets:
-        data = load_toml(preset)
-        if data.get("command") in {"blur", "replace", "cutout", "segment", "overlay"}:
-            build_config(data, str(preset))
+    kinds = {JobSpec.from_toml(preset).command for preset in presets}  # validates and checks each job
+    assert kinds == set(JobKind), "one preset of every job kind"
 
 
+@pytest.mark.slow
+def test_file_command_with_a_config_file_and_command_line_overrides(tmp_path: Path) -> None:
+    """``--config`` (old key layout too) under the command line: the option wins, the file fills the rest."""
+    cfg = tmp_path / "job.toml"
+    cfg.write_text('command = "blur"\ninput = "synthetic:96x64@5"\noutput = "from-config.mp4"\n'
+                   '[effect]\nstrength = 9\n[run]\nprogress = false\n')
+    out, stats = tmp_path / "cli.mp4", tmp_path / "s.json"
+    r = run_cli("blur", "--config", str(cfg), "-o", str(out), "--stats-json", str(stats))
+    assert r.returncode == 0, r.stderr
+    assert video_info(out)["frames"] == 5 and (video_info(out)["w"], video_info(out)["h"]) == (96, 64)
+    assert not (tmp_path / "from-config.mp4").exists(), "-o replaces the config's output"
+    assert json.loads(stats.read_text())["frames_out"] == 5
+    r = run_cli("blur", "synthetic:64x48@3", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert video_info(tmp_path / "from-config.mp4")["frames"] == 3, "output path relative to the config file"
+    r = run_cli("replace", "--config", str(cfg), "-o", str(out))
+    assert r.returncode == 2 and "is a 'blur' config, not 'replace'" in r.stderr
+
+
+@pytest.mark.slow
 def test_version_and_devices() -> None:
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("rtseg ")
@@ -208,17 +240,20 @@ def _assert_clean_failure(r, out: Path, message: str) -> None:  # type: ignore[n
     assert not list(out.parent.glob(".*rtseg-partial*")), "no partial file may be left behind"
 
 
+@pytest.mark.slow
 def test_missing_input(tmp_path: Path) -> None:
     out = tmp_path / "o.mp4"
     _assert_clean_failure(run_cli("blur", str(tmp_path / "nope.mp4"), "-o", str(out)), out, "input not found")
 
 
+@pytest.mark.slow
 def test_not_media(tmp_path: Path) -> None:
     out, bad = tmp_path / "o.mp4", tmp_path / "bad.mp4"
     bad.write_text("hello\n" * 1000)
     _assert_clean_failure(run_cli("blur", str(bad), "-o", str(out)), out, "not a readable video")
 
 
+@pytest.mark.slow
 def test_truncated_video(tmp_path: Path, juggle: Path) -> None:
     out, cut = tmp_path / "o.mp4", tmp_path / "cut.mp4"
     data = juggle.read_bytes()
@@ -228,6 +263,7 @@ def test_truncated_video(tmp_path: Path, juggle: Path) -> None:
     _assert_clean_failure(r, out, "error:")
 
 
+@pytest.mark.slow
 def test_failure_mid_run_leaves_no_half_written_file(tmp_path: Path, juggle: Path) -> None:
     # A video whose moov is up front and whose data is cut: frames decode, then the data runs out.
     faststart = tmp_path / "fs.mp4"
@@ -246,6 +282,7 @@ def test_failure_mid_run_leaves_no_half_written_file(tmp_path: Path, juggle: Pat
     _assert_clean_failure(r, out, "truncated")
 
 
+@pytest.mark.slow
 def test_unwritable_output_directory(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -263,11 +300,13 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
         ro.chmod(0o700)
 
 
+@pytest.mark.slow
 def test_unknown_option_is_named(tmp_path: Path) -> None:
     r = run_cli("blur", "synthetic", "-o", str(tmp_path / "o.mp4"), "--strenght", "3")
     assert r.returncode == 2 and "--strenght" in r.stderr
 
 
+@pytest.mark.slow
 def test_background_that_does_not_load(tmp_path: Path) -> None:
     bg, out = tmp_path / "bg.png", tmp_path / "o.mp4"
     bg.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -275,6 +314,7 @@ def test_background_that_does_not_load(tmp_path: Path) -> None:
                           "cannot load background image")
 
 
+@pytest.mark.slow
 def test_model_file_with_bad_checksum(tmp_path: Path) -> None:
     from rtseg.segment.models import SHA256, bundled_model
 
@@ -290,6 +330,7 @@ def test_model_file_with_bad_checksum(tmp_path: Path) -> None:
     _assert_clean_failure(run_cli("run", str(cfg)), out, "sha256")
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     r = run_cli("blur", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.mp4"), "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr and "input not found" in r.stderr

@@ -1,4 +1,8 @@
-"""``rtseg track`` and ``rtseg export-sam2`` end to end (real subprocess, real files)."""
+"""``rtseg track`` and ``rtseg export-sam2`` end to end (real subprocess, real files).
+
+The old spellings stay a contract: ``--model DIR`` (the model directory) and ``--device`` (the ONNX
+Runtime provider) on ``track``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rtseg.segment.sam2.stage import davis_palette, rle_decode, rle_encode
+from rtseg.sinks.images import davis_palette
+from rtseg.sinks.objects import rle_decode, rle_encode
 from tests.conftest import run_cli
 from tests.sam2_conftest import SAM2_DATA
 
@@ -22,6 +27,7 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_track_writes_id_masks_rle_logits_and_video(sam2_model_dir: Path, short_clip: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps([{"frame": 0, "object": 2, "box": [400, 100, 700, 400]}]))
@@ -45,6 +51,8 @@ def test_track_writes_id_masks_rle_logits_and_video(sam2_model_dir: Path, short_
         str(video),
         "--effect",
         "blur-background",
+        "--device",
+        "cpu",
         "--no-progress",
     )
     assert proc.returncode == 0, proc.stderr
@@ -82,19 +90,38 @@ def test_rle_matches_the_coco_format() -> None:
     [
         (["--point", "2000,10"], 2, "outside the frame"),
         (["--point", "10,10", "--object", "0"], 2, "--object must be an object id in 1..255, got 0"),
-        (["--point", "10"], 2, "--point expects X,Y or X,Y,LABEL"),
+        (["--point", "10,10", "--frame", "-1"], 2, "--frame must be a frame index >= 0, got -1"),
+        (["--point", "10"], 2, "--point expects X,Y[,LABEL], got '10'"),
+        (["--point", "10,10,2"], 2, "--point label must be 1 (include) or 0 (exclude)"),
+        (["--box", "50,50,10,10"], 2, "--box expects X0,Y0,X1,Y1 with X0<=X1 and Y0<=Y1"),
+        (["--point", "10,10", "--device", "gpu"], 2, "unknown device 'gpu'"),
         ([], 2, "give a prompt"),
     ],
 )
+@pytest.mark.slow
 def test_track_bad_prompts(sam2_model_dir, short_clip, tmp_path, args, code, message) -> None:
     proc = run_cli(
         "track", str(short_clip), "--model", str(sam2_model_dir), *args, "--masks", str(tmp_path / "m"), "--no-progress"
     )
     assert proc.returncode == code, proc.stderr
     assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
+def test_track_model_name_and_directory_spellings(sam2_model_dir, short_clip, tmp_path) -> None:
+    """``--model sam2`` needs ``--model-dir``; ``--model DIR`` is the old spelling of it, not to be given twice."""
+    base = ["track", str(short_clip), "--point", "10,10", "--masks", str(tmp_path / "m"), "--no-progress"]
+    proc = run_cli(*base, "--model", "sam2")
+    assert proc.returncode == 2 and "--model sam2 needs --model-dir DIR" in proc.stderr, proc.stderr
+    proc = run_cli(*base, "--model", str(sam2_model_dir), "--model-dir", str(sam2_model_dir))
+    assert proc.returncode == 2 and "give the directory once, as --model-dir" in proc.stderr, proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
 def test_track_bad_model_dir(sam2_model_dir, short_clip, tmp_path) -> None:
     broken = tmp_path / "model"
     broken.mkdir()
@@ -114,8 +141,10 @@ def test_track_bad_model_dir(sam2_model_dir, short_clip, tmp_path) -> None:
     )
     assert proc.returncode == 1
     assert "missing image_encoder.onnx" in proc.stderr
+    assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_export_needs_exactly_one_weight_source(tmp_path) -> None:
     proc = run_cli("export-sam2", "--variant", "tiny", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2

@@ -61,6 +61,7 @@ def test_fused_hiera_attention_matches(tiny_model: torch.nn.Module) -> None:
             assert float((ours - ref).abs().max()) <= 1e-5
 
 
+@pytest.mark.slow
 def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
     counts = {}
     for name in ("image_encoder", "memory_attention"):
@@ -70,6 +71,7 @@ def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
     assert counts == {"image_encoder": 3, "memory_attention": 0}
 
 
+@pytest.mark.slow  # the whole image encoder twice in eager PyTorch
 def test_fused_image_encoder_matches_sam2(tiny_model: torch.nn.Module) -> None:
     """The whole image-encoder graph under every rewrite at 512 (where the 14- and 7-token windows
     need padding, 32 -> 42 and 16 -> 21 tokens a side) against ``forward_image``."""

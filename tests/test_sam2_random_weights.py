@@ -18,6 +18,8 @@ from rtseg.segment.sam2.manifest import (
 from rtseg.segment.sam2.tracker import Sam2Tracker
 from tests.sam2_conftest import SAM2_SEED
 
+pytestmark = pytest.mark.slow  # every test here needs the session's SAM 2 export
+
 
 @pytest.fixture(autouse=True)
 def _fresh_warning_state() -> Iterator[None]:

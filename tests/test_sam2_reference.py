@@ -21,6 +21,8 @@ pytest.importorskip("sam2")
 
 from rtseg.segment.sam2.tracker import Sam2Tracker, iou  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here needs the session's SAM 2 export
+
 POINT = [[210.0, 350.0]]  # on the bed, in 960x540 video pixels
 BOX = [400.0, 100.0, 700.0, 400.0]
 CORRECTION = [[600.0, 300.0]]  # an exclude click on frame 5

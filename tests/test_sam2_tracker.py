@@ -35,6 +35,7 @@ def _link_model(src: Path, dst: Path, skip: str | None = None) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_manifest_describes_every_file(sam2_model_dir: Path) -> None:
     manifest = json.loads((sam2_model_dir / "manifest.json").read_text())
     assert manifest["variant"] == "tiny" and manifest["image_size"] == 512
@@ -58,6 +59,7 @@ def test_manifest_describes_every_file(sam2_model_dir: Path) -> None:
     assert model.constants["no_obj_ptr"].shape == (1, 256)
 
 
+@pytest.mark.slow
 def test_random_weights_checkpoint_is_in_the_official_format(sam2_model_dir: Path) -> None:
     torch = pytest.importorskip("torch")
     state = torch.load(sam2_model_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
@@ -65,12 +67,14 @@ def test_random_weights_checkpoint_is_in_the_official_format(sam2_model_dir: Pat
     assert "no_obj_embed_spatial" in state["model"] and "image_encoder.trunk.patch_embed.proj.weight" in state["model"]
 
 
+@pytest.mark.slow
 def test_model_dir_missing_a_graph(sam2_model_dir: Path, tmp_path: Path) -> None:
     broken = _link_model(sam2_model_dir, tmp_path / "m", skip="memory_attention.onnx")
     with pytest.raises(ModelError, match=r"missing memory_attention\.onnx"):
         Sam2Tracker(broken).open()
 
 
+@pytest.mark.slow
 def test_model_dir_with_a_bad_checksum(sam2_model_dir: Path, tmp_path: Path) -> None:
     broken = _link_model(sam2_model_dir, tmp_path / "m", skip="memory_encoder.onnx")
     shutil.copy(sam2_model_dir / "memory_encoder.onnx", broken / "memory_encoder.onnx")
@@ -87,6 +91,7 @@ def test_not_a_model_dir(tmp_path: Path) -> None:
         Sam2Model.from_dir(tmp_path / "absent")
 
 
+@pytest.mark.slow
 def test_bad_prompts_are_config_errors(sam2_model_dir: Path, bedroom_frames: list[np.ndarray]) -> None:
     with Sam2Tracker(sam2_model_dir, num_frames=8) as tracker:
         with pytest.raises(ConfigError, match=r"object id must be an integer in 1\.\.255, got 0"):
@@ -102,6 +107,7 @@ def test_bad_prompts_are_config_errors(sam2_model_dir: Path, bedroom_frames: lis
             tracker.track(bedroom_frames[0], 0)
 
 
+@pytest.mark.slow
 def test_prompt_on_an_already_tracked_frame(sam2_model_dir: Path, bedroom_frames: list[np.ndarray]) -> None:
     with Sam2Tracker(sam2_model_dir) as tracker:
         tracker.add_points(0, 1, [[210, 350]], [1])
@@ -112,6 +118,7 @@ def test_prompt_on_an_already_tracked_frame(sam2_model_dir: Path, bedroom_frames
             tracker.track(bedroom_frames[0], 0)
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_and_late_objects_start_at_their_prompt(sam2_model_dir: Path) -> None:
     """20 frames, no video length given: the bank stops growing once 16 frames of pointers are held."""
     sizes = []
@@ -135,6 +142,7 @@ def test_memory_is_bounded_and_late_objects_start_at_their_prompt(sam2_model_dir
     assert sizes[-1] > sizes[2]
 
 
+@pytest.mark.slow
 def test_tracker_runs_without_torch(sam2_model_dir: Path) -> None:
     code = (
         "import sys, numpy as np\n"
@@ -185,6 +193,7 @@ def test_preprocessing_is_bit_identical_to_sam2s_loader(tmp_path: Path) -> None:
         assert np.array_equal(got.view(np.uint32), ref.numpy().view(np.uint32)), path
 
 
+@pytest.mark.slow
 def test_profile_tracker_times_every_graph(sam2_model_dir: Path, bedroom_dir: Path) -> None:
     from rtseg.segment.sam2.profile import profile_tracker
 
@@ -205,6 +214,7 @@ def _prompt_and_track(tracker: Sam2Tracker, frames: list[np.ndarray]) -> list[np
     return [tracker.track(frames[i], i).low_res_logits.copy() for i in range(3)]
 
 
+@pytest.mark.slow
 def test_reset_starts_a_new_video_on_the_same_sessions(
     sam2_model_dir: Path, bedroom_frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,6 +252,7 @@ def test_reset_starts_a_new_video_on_the_same_sessions(
         assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
+@pytest.mark.slow
 def test_reset_on_an_unopened_or_closed_tracker_is_harmless(
     sam2_model_dir: Path, bedroom_frames: list[np.ndarray], tmp_path: Path
 ) -> None:

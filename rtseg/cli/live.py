@@ -22,7 +22,7 @@ from rtseg.cli.common import (
     s,
     spec_from,
 )
-from rtseg.jobs.spec import JobKind
+from rtseg.jobs.spec import JobKind, JobSpec
 
 DEFAULT_BLUR = 25.0
 
@@ -131,16 +131,17 @@ def cli_data(
     }
 
 
+def webcam_spec(data: dict[str, Any], config: Path | None = None) -> JobSpec:
+    """The webcam job from :func:`cli_data` options over ``config`` (a virtual camera by default), checked."""
+    data = dict(data)
+    vcam = {k: v for k, v in data.pop("_vcam", {}).items() if v is not None}
+    default = [{"kind": "vcam", **vcam}]  # the everyday use: a virtual webcam
+    return spec_from(JobKind.WEBCAM, data, config, replace_outputs=True, default_outputs=default)
+
+
 def execute_live(make_data: Any, config: Path | None, debug: bool = False) -> None:
     """Build the webcam spec (config under command line; a virtual camera by default) and run it."""
-
-    def make() -> Any:
-        data = make_data()
-        vcam = {k: v for k, v in data.pop("_vcam", {}).items() if v is not None}
-        default = [{"kind": "vcam", **vcam}]  # the everyday use: a virtual webcam
-        return spec_from(JobKind.WEBCAM, data, config, replace_outputs=True, default_outputs=default)
-
-    execute(make, debug)
+    execute(lambda: webcam_spec(make_data(), config), debug)
 
 
 def webcam(
