@@ -54,7 +54,6 @@ class BoundedQueue(Generic[T]):
     """A thread-safe FIFO of at most ``maxsize`` items with a leak policy.
 
     >>> import threading
-import time
     >>> q = BoundedQueue[int](2, Policy.DROP_OLDEST)
     >>> stop = threading.Event()
     >>> for i in range(3):
