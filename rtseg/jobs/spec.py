@@ -690,6 +690,8 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
     if outputs:
         existing = d.get("outputs", [])
         d["outputs"] = [*existing, *outputs] if isinstance(existing, list) else existing
+    if d.get("command") == "track" and isinstance(d.get("model", {}), dict) and "name" not in d.get("model", {}):
+        section("model")["name"] = "sam2"  # tracking is what SAM 2 does; a track job needs no model name
     for name in ("source", "model", "mask", "schedule", "effect", "encoder", "run"):
         if d.get(name) == {}:
             d.pop(name)
