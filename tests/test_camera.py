@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from rtseg.errors import ConfigError, SourceError
-from rtseg.live.config import LiveConfig
-from rtseg.live.pipeline import LiveSession
+from rtseg.jobs import Devices, JobSpec, build
 from rtseg.sources.camera import CameraBackend, CameraOptions, CameraSource, parse_device, placeholder_image
 
 W, H = 64, 48
@@ -172,33 +171,52 @@ def test_without_reconnection_a_lost_camera_is_an_error() -> None:
                 src.read()
 
 
-def test_live_graph_on_a_flaky_camera_delivers_at_the_camera_rate_throughout() -> None:
+def test_live_graph_on_a_flaky_camera_keeps_delivering_through_the_outage() -> None:
+    # The real live graph (selfie model, carry, composite) on a camera that is unplugged 0.5 s into
+    # the run and plugged back 0.5 s later. Only what load cannot change is asserted: how often the
+    # camera delivers, and how many frames a busy machine drops, depend on the machine.
     cam = FakeCamera(fps=30)
-    cfg = LiveConfig.model_validate(
-        {
-            "source": {"device": 0, "width": W, "height": H, "fps": 30, "retry_interval_s": 0.1},
-            "output": {"null": True},
-            "run": {"duration": 2.0, "status": False},
-        }
-    )
-    out_times: list[float] = []
+    spec = JobSpec.from_dict({
+        "command": "webcam",
+        "source": {"camera": 0, "width": W, "height": H, "fps": 30, "retry_interval_s": 0.1},
+        "outputs": [{"kind": "null"}],
+        "run": {"duration": 2.0, "status": False, "queue_size": 64},
+    }).check()
+    out: list[tuple[float, int, int, bool]] = []
+    when: dict[str, float] = {}
+
+    def plug(state: bool) -> None:
+        cam.plugged = state
+        when["replug" if state else "unplug"] = time.perf_counter()
 
     def on_output(frame, stats) -> None:  # type: ignore[no-untyped-def]
-        if not out_times:  # unplug 0.5 s into the run, plug back 0.5 s later
-            threading.Timer(0.5, lambda: setattr(cam, "plugged", False)).start()
-            threading.Timer(1.0, lambda: setattr(cam, "plugged", True)).start()
-        out_times.append(time.perf_counter())
+        if not out:  # unplug 0.5 s into the run, plug back 0.5 s later
+            threading.Timer(0.5, plug, (False,)).start()
+            threading.Timer(1.0, plug, (True,)).start()
+        out.append((frame.t_in, frame.index, decode(frame.image), frame.output is not None))
 
-    session = LiveSession(cfg, capture_factory=cam.factory, on_output=on_output)
-    assert isinstance(session.source, CameraSource)
-    session.source.options.stall_timeout_s = 0.1
-    stats = session.run()
+    pipeline = build(spec, devices=Devices(capture_factory=cam.factory), on_output=on_output)
+    assert isinstance(pipeline.source, CameraSource)
+    pipeline.source.options.stall_timeout_s = 0.1
+    stats = pipeline.run()
+    info = pipeline.info
+    assert info is not None and (info.width, info.height, info.live) == (W, H, True)
     cam_stats = stats.extra["live"]["camera"]
-    assert cam_stats["outages"] == 1 and cam_stats["reconnects"] == 1 and cam_stats["filler_frames"] > 5
-    assert stats.dropped == 0
-    # The output kept (about) the camera rate through the outage: no gap longer than the stall timeout.
-    assert stats.frames_out >= 0.8 * 30 * 2.0
-    assert np.diff(out_times).max() < 0.3
+    assert cam_stats["outages"] == 1 and cam_stats["reconnects"] == 1 and cam_stats["filler_frames"] >= 1
+    assert cam_stats["fourcc"] == "MJPG" and cam_stats["fps"] == 30.0
+    # Every frame read reached the sink or was counted as dropped; the output is in order and composited.
+    assert stats.frames_in == stats.frames_out + stats.dropped
+    assert [i for _, i, _, _ in out] == sorted({i for _, i, _, _ in out})
+    assert all(composited for *_, composited in out)
+    # Frames the camera source made while unplugged repeat the last frame the camera delivered, and
+    # reached the sink; after the replug, fresh frames flow again (by capture time, not output time).
+    counters = [c for _, _, c, _ in out]
+    during = [c for t, _, c, _ in out if when["unplug"] + 0.2 < t < when["replug"]]
+    before = [c for t, _, c, _ in out if t < when["replug"]]
+    after = [c for t, _, c, _ in out if t > when["replug"] + 0.3]
+    assert during and set(during) == {max(before)}
+    assert after and max(after) > during[0]
+    assert counters == sorted(counters)
 
 
 def test_no_camera_here_is_a_clear_error_from_the_real_opencv_path() -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rtseg.errors import PipelineError
-from rtseg.frame import Frame
-from rtseg.graph import BoundedQueue, Pipeline, Policy, ProcessStage, SinkStage, SourceStage
+from rtseg.frame import Frame, StreamInfo
+from rtseg.graph import BoundedQueue, Pipeline, Policy, ProcessStage, SinkStage, SourceStage, Worker
 from rtseg.graph.queues import EOS
 
 STOP = threading.Event()
@@ -25,8 +25,9 @@ class CountingSource(SourceStage):
         self.opened = self.closed = 0
         self.stop_requested = threading.Event()
 
-    def open(self) -> None:
+    def open(self) -> StreamInfo:
         self.opened += 1
+        return StreamInfo(2, 2, live=self.live)
 
     def read(self) -> Frame | None:
         if self.i == self.fail_at:
@@ -52,7 +53,8 @@ class Work(ProcessStage):
         self.name, self.fail_at, self.delay, self.drop_odd, self.fail_open = name, fail_at, delay, drop_odd, fail_open
         self.opened = self.closed = 0
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
+        self.info = info
         if self.fail_open:
             raise OSError("cannot open work stage")
         self.opened += 1
@@ -204,3 +206,93 @@ def test_a_pipeline_runs_once() -> None:
     p.run()
     with pytest.raises(PipelineError):
         p.run()
+
+
+# -- stream info and owned workers -------------------------------------------------------------------
+
+
+class Threaded(Work):
+    """A stage with a thread of its own, declared to the pipeline (like the live inference worker)."""
+
+    def __init__(self, fail: bool = False, stuck: bool = False) -> None:
+        super().__init__("threaded")
+        self.fail, self.stuck = fail, stuck
+        self.ticks = 0
+        self.running_at_close: bool | None = None
+        self.worker_thread: threading.Thread | None = None
+        self.release = threading.Event()
+
+    def workers(self) -> list[Worker]:
+        return [Worker("tick", self._tick)]
+
+    def _tick(self, stop: threading.Event) -> None:
+        self.worker_thread = threading.current_thread()
+        if self.fail:
+            raise ZeroDivisionError("worker broke")
+        if self.stuck:
+            self.release.wait(10)  # ignores ``stop``
+            return
+        while not stop.wait(0.001):
+            self.ticks += 1
+
+    def close(self) -> None:
+        self.running_at_close = self.worker_thread is not None and self.worker_thread.is_alive()
+        super().close()
+
+
+def test_the_source_stream_info_reaches_every_stage_before_the_first_frame() -> None:
+    src, work, sink = CountingSource(3), Work(), Collect()
+    infos: list[StreamInfo] = []
+    p = Pipeline(src, [work], sink, on_start=infos.append)
+    p.run()
+    assert infos == [StreamInfo(2, 2)] and p.info == infos[0] and work.info is infos[0]
+
+
+def test_a_stage_worker_runs_during_the_run_and_is_joined_before_the_stage_closes() -> None:
+    stage = Threaded()
+    stats = Pipeline(CountingSource(50, delay=0.001), [stage], Collect()).run()
+    assert stats.frames_out == 50
+    assert stage.worker_thread is not None and stage.worker_thread.name == "rtseg-threaded-tick"
+    assert stage.running_at_close is False and stage.closed == 1
+    assert not any(t.name.startswith("rtseg-") for t in threading.enumerate())
+
+
+def test_a_failing_worker_fails_the_run_with_its_own_error() -> None:
+    stage, sink = Threaded(fail=True), Collect()
+    with pytest.raises(ZeroDivisionError, match="worker broke") as info:
+        Pipeline(CountingSource(100_000, delay=0.001), [stage], sink).run()
+    assert any("threaded/tick" in note for note in getattr(info.value, "__notes__", []))
+    assert not sink.finished and stage.closed == 1 and sink.closed == 1
+
+
+def test_a_worker_that_does_not_stop_is_reported_by_name_and_its_stage_left_open() -> None:
+    stage = Threaded(stuck=True)
+    try:
+        with pytest.raises(PipelineError, match=r"stage 'threaded' did not stop its worker 'tick' within 0\.2 s"):
+            Pipeline(CountingSource(5), [stage], Collect(), stop_deadline_s=0.2).run()
+        assert stage.closed == 0  # never closed under its own running thread
+    finally:
+        stage.release.set()
+
+
+def test_pipeline_workers_of_no_stage_are_run_and_stopped() -> None:
+    seen: list[str] = []
+
+    def run(stop: threading.Event) -> None:
+        seen.append("started")
+        stop.wait()
+        seen.append("stopped")
+
+    p = Pipeline(CountingSource(5), [], Collect(), workers=[Worker("status", run)])
+    p.run()
+    assert seen == ["started", "stopped"]
+
+
+def test_frames_yields_every_output_in_order_and_leaving_early_stops_the_run() -> None:
+    assert [f.index for f in Pipeline(CountingSource(20), [Work()]).frames()] == list(range(20))
+    src = CountingSource(100_000)
+    sink = Collect()
+    for f in Pipeline(src, [Work()], sink).frames():
+        if f.index == 10:
+            break
+    assert src.closed == 1 and sink.closed == 1 and not sink.finished

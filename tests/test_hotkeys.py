@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtseg.live.hotkeys import BLUR_MAX, BLUR_MIN, LiveControls, LiveState, handle_key
+from rtseg.controls.hotkeys import BLUR_MAX, BLUR_MIN, LiveControls, LiveState, handle_key
 
 
 def press(state: LiveState, keys: str) -> LiveState:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from rtseg.live.adaptive import AdaptiveChoice, AdaptiveLoop, AdaptiveTarget, Measured, choose
+import threading
+
+from rtseg.controls.adaptive import AdaptiveChoice, AdaptiveLoop, AdaptiveTarget, Measured, choose
+from rtseg.jobs import JobSpec, build
+from tests.conftest import DATA, require
+
+CLIP = DATA / "webcam" / "thoughtful-640x360.mp4"
 
 FPS30 = AdaptiveTarget(fps=30.0, max_interval=8, cpus=2)
 
@@ -76,3 +82,38 @@ def test_the_loop_applies_changes_and_records_them() -> None:
     doc = loop.to_json()
     assert doc["choice"]["interval"] == 1 and len(doc["changes"]) == 2
     assert doc["changes"][0]["measured"]["output_fps"] == 20.0
+
+
+def test_run_applies_the_starting_choice_then_steps_until_stopped() -> None:
+    applied: list[AdaptiveChoice] = []
+    stop = threading.Event()
+    calls = iter([m(20.0, cpu=190), m(20.0, cpu=190), m(20.0, cpu=190)])
+
+    def measure() -> Measured | None:
+        value = next(calls, None)
+        if value is None:
+            stop.set()
+        return value
+
+    loop = AdaptiveLoop(FPS30, measure, applied.append, period_s=0.001)
+    worker = loop.worker()
+    assert worker.name == "adaptive"
+    worker.run(stop)  # returns once stop is set (the pipeline runs it in a thread of its own)
+    assert [(c.interval, c.scale) for c in applied] == [(1, 1.0), (2, 1.0), (4, 1.0), (8, 1.0)]
+    assert [h["interval"] for h in loop.to_json()["changes"]] == [2, 4, 8]
+
+
+def _webcam_spec(**schedule: object) -> JobSpec:
+    return JobSpec.from_dict({"command": "webcam", "source": {"path": str(require(CLIP)), "realtime": True},
+                              "schedule": schedule, "outputs": [{"kind": "null"}],
+                              "run": {"status": False}}).check()
+
+
+def test_the_built_live_job_owns_an_adaptive_loop_that_sets_the_segment_rate() -> None:
+    p = build(_webcam_spec(target_fps=24, cpu_budget=150, max_interval=4))
+    assert p.adaptive is not None
+    assert p.adaptive.target == AdaptiveTarget(fps=24, cpu_percent=150, max_interval=4, cpus=p.adaptive.target.cpus)
+    assert "adaptive" in [w.name for w in p.controls.workers()]
+    p.adaptive.apply(AdaptiveChoice(interval=4, scale=0.5))
+    assert (p.segment.interval, p.segment.scale) == (4, 0.5)
+    assert build(_webcam_spec()).adaptive is None  # no target, no loop

@@ -5,10 +5,33 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rtseg.controls.prompts import (
+    EXCLUDE,
+    INCLUDE,
+    Click,
+    PromptControls,
+    PromptState,
+    clear_prompts,
+    draw_clicks,
+    handle_mouse,
+)
 from rtseg.frame import Frame
-from rtseg.live.hotkeys import LiveControls
-from rtseg.live.prompts import EXCLUDE, INCLUDE, Click, PromptControls, PromptState, clear_prompts, handle_mouse
-from rtseg.sinks.preview import PreviewSink, draw_clicks
+from rtseg.jobs import JobSpec, build
+from rtseg.sinks.preview import PreviewSink
+from tests.conftest import DATA, require
+
+CLIP = DATA / "webcam" / "thoughtful-640x360.mp4"
+
+
+def preview_job(model: str = "sam2"):  # type: ignore[no-untyped-def]
+    """A live SAM 2 job with a preview window, built (nothing opened: no model, no window)."""
+    spec = JobSpec.from_dict({"command": "webcam", "source": {"path": str(require(CLIP)), "realtime": True},
+                              "model": {"name": model, "dir": "/models/sam2-tiny" if model == "sam2" else None},
+                              "outputs": [{"kind": "preview"}], "run": {"status": False}}).check()
+    pipeline = build(spec)
+    sink = pipeline.sinks[0]
+    assert isinstance(sink, PreviewSink)
+    return pipeline, sink
 
 
 def test_left_click_includes_right_click_excludes_on_the_frame_shown() -> None:
@@ -45,16 +68,39 @@ def test_controls_remember_the_frame_of_the_newest_click_only() -> None:
 
 
 def test_the_preview_callback_turns_a_click_into_a_prompt_on_the_frame_on_screen() -> None:
-    prompts = PromptControls()
-    sink = PreviewSink(LiveControls(), prompts=prompts)
-    sink.on_mouse(cv2.EVENT_LBUTTONDOWN, 5, 5, 0)  # nothing shown yet: ignored
+    pipeline, sink = preview_job()
+    prompts = pipeline.prompts
+    assert isinstance(prompts, PromptControls)
+    # The SAM 2 segmenter reads its clicks from the same controls the window writes.
+    assert pipeline.segment.segmenter.feed is prompts  # type: ignore[attr-defined]
+    sink.mouse(cv2.EVENT_LBUTTONDOWN, 5, 5, 0)  # nothing shown yet: ignored
     assert prompts.state.clicks == ()
     shown = Frame(np.zeros((48, 64, 3), np.uint8), index=12)
     sink._shown = shown  # what process() records just before cv2.imshow
-    sink.on_mouse(cv2.EVENT_LBUTTONDOWN, 30, 20, 0)
-    sink.on_mouse(cv2.EVENT_RBUTTONDOWN, 40, 10, 0)
+    sink.mouse(cv2.EVENT_LBUTTONDOWN, 30, 20, 0)
+    sink.mouse(cv2.EVENT_RBUTTONDOWN, 40, 10, 0)
     assert prompts.state.clicks == (Click(30.0, 20.0, INCLUDE, 12), Click(40.0, 10.0, EXCLUDE, 12))
     assert prompts.shown(12) is shown
+    # The clicks are drawn on what the window shows, not on the frame.
+    drawn = sink.decorate(shown.image) if sink.decorate is not None else shown.image
+    assert drawn[20, 30].tolist() == [0, 220, 0] and drawn[10, 40].tolist() == [230, 0, 0]
+    assert shown.image.sum() == 0
+    # c clears the clicks (a new generation: the segmenter forgets the object); other keys are hotkeys.
+    assert sink.on_key is not None
+    sink.on_key(ord("c"))
+    assert prompts.state == PromptState(clicks=(), generation=1)
+    sink.on_key(ord("m"))
+    assert pipeline.live_controls is not None and pipeline.live_controls.state.mirror is True
+
+
+def test_without_a_model_that_tracks_clicks_are_not_wired() -> None:
+    pipeline, sink = preview_job("selfie")
+    assert pipeline.prompts is None and sink.on_mouse is None
+    sink._shown = Frame(np.zeros((48, 64, 3), np.uint8), index=3)
+    sink.mouse(cv2.EVENT_LBUTTONDOWN, 30, 20, 0)  # no handler: nothing happens
+    assert sink.on_key is not None
+    sink.on_key(ord("c"))  # not a clear without prompts: an unknown hotkey, no change
+    assert pipeline.live_controls is not None and pipeline.live_controls.state.effect_on is True
 
 
 def test_clicks_are_drawn_green_for_include_and_red_for_exclude() -> None:
