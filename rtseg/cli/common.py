@@ -118,8 +118,8 @@ def s(p: Path | None) -> str | None:
 
 
 def output_kind(path: Path) -> OutputKind:
-    """``-o OUT``: a folder of PNGs when OUT has no suffix or is a folder, else a video file."""
-    return OutputKind.IMAGES if path.suffix == "" or path.is_dir() else OutputKind.VIDEO
+    """``-o OUT``: a folder of PNGs when OUT has no suffix (like DIR), else a video file (OUT.mp4)."""
+    return OutputKind.IMAGES if path.suffix == "" else OutputKind.VIDEO
 
 
 def model_data(model: str | None, model_dir: Path | None = None, provider: str | None = None,

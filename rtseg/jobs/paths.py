@@ -162,7 +162,7 @@ def check_encoder(spec: JobSpec) -> None:
 
 def check_files(spec: JobSpec, config: str | os.PathLike[str] | None = None) -> None:
     """Every check above; raises the first problem as one ConfigError."""
+    check_no_overwrite(spec, config)  # first: "this would overwrite your input" matters most
     check_names(spec)
     check_encoder(spec)
-    check_no_overwrite(spec, config)
     check_writable(spec)

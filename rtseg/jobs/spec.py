@@ -595,7 +595,7 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_folder_output(path: str) -> bool:
-    return Path(path).suffix == "" or Path(path).is_dir()
+    return Path(path).suffix == ""
 
 
 def normalize(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""Outputs never touch inputs, never merge with old ones, and fail before any frame when they cannot work."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.faults.conftest import assert_refused, rtseg, tree
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("spelling", ["in.mp4", "./in.mp4", "{abs}/in.mp4", "link.mp4", "hard.mp4", "sub/../in.mp4"])
+def test_a_video_output_that_is_the_input_is_refused_however_spelled(work: Path, spelling: str) -> None:
+    (work / "link.mp4").symlink_to(work / "in.mp4")
+    os.link(work / "in.mp4", work / "hard.mp4")
+    (work / "sub").mkdir()
+    before = tree(work)
+    ended = rtseg("blur", "in.mp4", "-o", spelling.format(abs=work), cwd=work)
+    assert_refused(ended, 2, "refusing to write over an input")
+    assert tree(work) == before
+
+
+@pytest.mark.parametrize("option", ["-o", "--masks", "--stats-json"])
+def test_no_output_kind_may_write_into_an_input_folder(tmp_path: Path, option: str) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    import cv2
+
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:05d}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    before = tree(tmp_path)
+    target = frames if option != "--stats-json" else frames / "s.json"
+    extra = ["--masks", str(tmp_path / "m")] if option == "--stats-json" else []
+    ended = rtseg("segment" if option == "--masks" else "blur", str(frames), option, str(target), *extra,
+                  *(["-o", str(tmp_path / "o.mp4")] if option == "--stats-json" else []), cwd=tmp_path)
+    assert_refused(ended, 2, "input")
+    assert tree(tmp_path) == before
+
+
+def test_background_and_config_are_inputs_too(work: Path) -> None:
+    import cv2
+
+    cv2.imwrite(str(work / "bg.png"), np.zeros((8, 8, 3), np.uint8))
+    (work / "job.toml").write_text('command = "blur"\ninput = "in.mp4"\noutput = "out.mp4"\n')
+    before = tree(work)
+    assert_refused(rtseg("replace", "in.mp4", "--background", "bg.png", "-o", "bg.png", cwd=work), 2,
+                   "the background")
+    assert_refused(rtseg("blur", "--config", "job.toml", "--stats-json", "job.toml", cwd=work), 2,
+                   "the config file")
+    assert tree(work) == before
+
+
+def test_two_outputs_naming_one_file_are_refused(work: Path) -> None:
+    before = tree(work)
+    assert_refused(rtseg("blur", "in.mp4", "-o", "out.mp4", "--stats-json", "./out.mp4", cwd=work), 2,
+                   "name the same file")
+    assert tree(work) == before
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["-o", "missing/out.mp4"], "does not exist"),
+    (["-o", "out.gif"], "cannot write a video to 'out.gif'"),
+    (["-o", "out.png"], "cannot write a video to 'out.png'"),
+    (["-o", "out.mp4", "--stats-json", "missing/s.json"], "does not exist"),
+    (["-o", "out.mp4", "--preset", "fastest"], "unknown x264 preset"),
+    (["-o", "adir.mp4"], "is a folder"),
+])
+def test_unusable_outputs_fail_before_the_first_frame(work: Path, args: list[str], match: str) -> None:
+    (work / "adir.mp4").mkdir()
+    before = tree(work)
+    assert_refused(rtseg("blur", "in.mp4", *args, cwd=work), 2, match)
+    assert tree(work) == before
+
+
+def test_a_masks_folder_is_replaced_as_a_whole(work: Path) -> None:
+    masks = work / "m"
+    masks.mkdir()
+    for i in range(200):
+        (masks / f"{i:05d}.png").write_bytes(b"old")
+    ended = rtseg("segment", "in.mp4", "--masks", "m", "--no-progress", cwd=work)
+    assert ended.code == 0, ended.stderr
+    assert sorted(p.name for p in masks.iterdir()) == [f"{i:05d}.png" for i in range(96)]
+    assert (masks.stat().st_mode & 0o777) == 0o777 & ~_umask()
+    assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_an_existing_output_is_replaced_only_after_success(work: Path) -> None:
+    (work / "out.mp4").write_bytes(b"keep me")
+    (work / "bad.mp4").write_bytes((work / "in.mp4").read_bytes()[:60_000])  # truncated
+    ended = rtseg("blur", "bad.mp4", "-o", "out.mp4", "--no-progress", cwd=work)
+    assert ended.code == 1 and "Traceback" not in ended.stderr
+    assert (work / "out.mp4").read_bytes() == b"keep me"
+    assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+
+
+def _clip(path: Path, width: int, height: int, frames: int = 4, rotation: int | None = None) -> None:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264rgb", rate=24)
+        s.width, s.height, s.pix_fmt = width, height, "rgb24"
+        if rotation is not None:
+            s.set_display_rotation(rotation)
+        for i in range(frames):
+            img = np.zeros((height, width, 3), np.uint8)
+            img[:, : max(1, width // 4)] = 255  # a white band on the left
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (3, 2), (641, 361), (640, 427)])
+@pytest.mark.parametrize("output", ["out.mp4", "out.webm", "frames"])
+def test_odd_frame_sizes_are_written(tmp_path: Path, width: int, height: int, output: str) -> None:
+    _clip(tmp_path / "odd.mp4", width, height)
+    ended = rtseg("blur", "odd.mp4", "-o", output, "--no-progress", cwd=tmp_path)
+    assert ended.code == 0, ended.stderr
+    if output == "frames":
+        import cv2
+
+        img = cv2.imread(str(tmp_path / "frames" / "00000.png"))
+        assert img.shape[:2] == (height, width)
+        return
+    with av.open(str(tmp_path / output)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == (width + width % 2, height + height % 2)
+        assert sum(1 for _ in c.decode(s)) == 4
+
+
+@pytest.mark.parametrize("output", ["out.webm", "out.mov", "cut"])
+def test_odd_sizes_with_alpha(tmp_path: Path, output: str) -> None:
+    _clip(tmp_path / "odd.mp4", 65, 33)
+    ended = rtseg("cutout", "odd.mp4", "-o", output, "--no-progress", cwd=tmp_path)
+    assert ended.code == 0, ended.stderr
+
+
+def test_a_rotated_phone_video_is_segmented_and_written_upright(tmp_path: Path) -> None:
+    _clip(tmp_path / "phone.mp4", 64, 32, rotation=-90)  # a phone's portrait clip: 90 degrees clockwise
+    ended = rtseg("overlay", "phone.mp4", "-o", "up.mp4", "--no-progress", cwd=tmp_path)
+    assert ended.code == 0, ended.stderr
+    with av.open(str(tmp_path / "up.mp4")) as c:
+        s = c.streams.video[0]
+        frame = next(c.decode(s))
+        assert (frame.width, frame.height) == (32, 64)
+        assert not frame.rotation
+        img = frame.to_ndarray(format="rgb24")
+    # turned clockwise, the band on the left ends at the top
+    assert img[:8].mean() > 150 and img[-8:].mean() < 100
