@@ -144,13 +144,15 @@ def test_first_error_in_any_stage_stops_everything_and_is_reraised(where: str) -
     assert not any(t.name.startswith("rtseg-") for t in threading.enumerate())
 
 
-def test_open_failure_closes_only_the_stages_already_opened() -> None:
+def test_open_failure_closes_the_stages_opened_so_far_and_the_failing_one() -> None:
+    """The failing stage is closed too (it may have acquired something before failing, or been
+    interrupted by a signal part-way); the stages after it are neither opened nor closed."""
     src, sink = CountingSource(5), Collect()
     bad, later = Work("bad", fail_open=True), Work("later")
     with pytest.raises(OSError, match="cannot open work stage"):
         Pipeline(src, [bad, later], sink).run()
-    assert src.closed == 1
-    assert bad.closed == 0 and later.closed == 0 and later.opened == 0 and sink.closed == 0
+    assert src.closed == 1 and bad.closed == 1
+    assert later.closed == 0 and later.opened == 0 and sink.closed == 0
 
 
 def test_drop_oldest_counts_every_dropped_frame_and_keeps_the_newest() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -215,11 +216,10 @@ class WithWorker(ProcessStage):
 
 
 def test_a_worker_is_started_stopped_and_joined_by_the_pipeline() -> None:
-    before = threading.active_count()
     stage = WithWorker()
     Pipeline(SyntheticSource(32, 24, frames=3), [stage], NullSink()).run()
     assert stage.running.is_set()
-    assert threading.active_count() == before
+    assert rtseg_threads() == []
 
 
 def test_a_failing_worker_fails_the_run_with_its_own_error() -> None:
@@ -234,17 +234,19 @@ def test_a_worker_that_does_not_stop_is_named_and_its_stage_is_not_closed_under_
         Pipeline(SyntheticSource(32, 24, frames=2), [stage], NullSink(), stop_deadline_s=0.2).run()
     assert not stage.closed_while_running
     stage.release.set()
+    deadline = time.monotonic() + 30
+    while rtseg_threads() and time.monotonic() < deadline:  # the stuck worker ends once released
+        time.sleep(0.01)
 
 
 def test_frames_stops_the_pipeline_when_the_loop_is_left_early(tmp_path: Path) -> None:
-    before = threading.active_count()
     s = JobSpec.from_dict({"command": "segment", "input": "synthetic:64x48@500",
                            "masks": str(tmp_path / "m")}).check()
     for frame in build(s).frames():
         assert frame.alpha is not None
         if frame.index == 3:
             break
-    assert threading.active_count() == before
+    assert rtseg_threads() == []
     assert not list(tmp_path.iterdir())  # the mask folder was never committed
 
 
@@ -301,3 +303,8 @@ def test_a_stalled_sink_does_not_hold_up_the_others_beyond_its_queue() -> None:
 
     Pipeline(SyntheticSource(32, 24, frames=20), [], [main, stuck], queue_size=8, on_output=on_output).run()
     assert seen == list(range(20)) and main.count == stuck.count == 20
+
+
+def rtseg_threads() -> list[str]:
+    """Threads the rtseg runtime started that are still running."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("rtseg-"))

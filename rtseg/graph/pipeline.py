@@ -261,15 +261,17 @@ class Pipeline:
     def _open_all(self) -> list[Stage]:
         opened: list[Stage] = []
         try:
-            info = self.source.open()
             opened.append(self.source)
+            info = self.source.open()
             self.info = info
             if self.on_start is not None:
                 self.on_start(info)
             downstream: list[ProcessStage | SinkStage] = [*self.stages, *self.sinks]
             for stage in downstream:
-                stage.open(info)
+                # A stage whose open() fails part-way (or is interrupted by Ctrl-C/SIGTERM) is closed
+                # too, so what it had acquired (a partial output folder) goes: close() is idempotent.
                 opened.append(stage)
+                stage.open(info)
         except BaseException:
             self._close_all(opened)
             raise
@@ -295,6 +297,8 @@ class Pipeline:
         deadline = time.monotonic() + self.stop_deadline_s
         stuck: set[Stage] = set()
         for stage, worker, thread in workers:
+            if thread.ident is None:  # never started (the run was interrupted while starting)
+                continue
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.add(stage)
@@ -344,25 +348,30 @@ class Pipeline:
         for t in threads:
             t.daemon = True
         self.stats.start()
-        for _, _, t in workers:
-            t.start()
-        for t in threads:
-            t.start()
         aborted = False
         interrupts = 0
+        all_started = False
         while True:
+            # Starting the threads is inside the interrupt handling: Ctrl-C or SIGTERM can arrive at any
+            # moment, and an interrupted start must still stop what started and close what opened.
             try:
+                if not all_started:
+                    for t in [*(w for _, _, w in workers), *threads]:
+                        if t.ident is None:
+                            t.start()
+                    all_started = True
                 for t in threads:
                     while t.is_alive():
                         t.join(0.1)
                 break
             except KeyboardInterrupt:
                 interrupts += 1
-                if self.finish_on_interrupt and interrupts == 1:
+                if self.finish_on_interrupt and interrupts == 1 and all_started:
                     self.request_stop()
                 else:
                     aborted = True
                     self._stop.set()
+                    all_started = True  # start nothing more; join what started (it sees the stop)
         stuck = self._stop_workers(workers, worker_stop)
         self.stats.stop()
         all_queues = [*q, *(sink_queues if len(sinks) > 1 else [])]

@@ -3,7 +3,8 @@
 As with MediaPipe calculators, nothing heavy happens in ``__init__``. A source's ``open()`` acquires
 its input and returns the :class:`~rtseg.frame.StreamInfo`; every other stage's ``open(info)``
 receives it and acquires its own resources (models, files, devices). The pipeline calls ``close()``
-only on stages whose ``open()`` succeeded, and ``close()`` must be idempotent. Sinks also have
+on every stage it called ``open()`` on, also when that ``open()`` failed part-way (Ctrl-C or SIGTERM
+can land anywhere), so ``close()`` is idempotent and releases only what was acquired. Sinks also have
 ``finish()``, called once after the last frame on a clean end of stream: that is where a file sink
 commits its output. A sink closed without ``finish()`` discards what it wrote, so a failed run
 leaves nothing half-written.

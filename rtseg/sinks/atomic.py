@@ -160,8 +160,12 @@ class AtomicDir:
         if self.target.exists() and not self.target.is_dir():
             raise SinkError(f"output {self.target} exists and is not a directory")
         _clean_once(parent)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}{os.getpid()}-", dir=parent))
-        os.chmod(self.tmp, 0o777 & ~_umask())
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}{os.getpid()}-", dir=parent))
+            os.chmod(self.tmp, 0o777 & ~_umask())
+        except BaseException:  # e.g. Ctrl-C right now: the stage's close() will not run, so clean up here
+            self.discard()
+            raise
         return self.tmp
 
     def commit(self) -> None:

@@ -114,7 +114,11 @@ class VideoFileSink(SinkStage):
         try:
             self._out = av.open(str(self._tmp), mode="w")
         except (av.error.FFmpegError, ValueError) as exc:
+            self.close()
             raise SinkError(f"cannot create output {self.path}: {exc}") from exc
+        except BaseException:  # e.g. Ctrl-C right now: close() will not be called, so clean up here
+            self.close()
+            raise
 
     def _start(self, width: int, height: int) -> None:
         assert self._out is not None

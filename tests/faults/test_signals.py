@@ -1,0 +1,93 @@
+"""Every way a process ends: Ctrl-C, SIGTERM, SIGHUP leave the finished file or none; SIGKILL's leftovers are
+cleaned by the next run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.faults.conftest import rtseg
+
+pytestmark = pytest.mark.slow
+
+JUGGLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "gallery" / "05_default_juggle.mp4"
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "rtseg", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, COLUMNS="200"))
+
+
+def wait_for_partial(folder: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until the job is writing (a hidden partial output exists): the signal then lands mid-run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(".rtseg-partial-" in p.name for p in folder.iterdir()):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the job ended before writing: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("the job never started writing")
+
+
+def frames_in(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_file_job_stopped_by_a_signal_leaves_no_output(tmp_path: Path, sig: int, code: int) -> None:
+    proc = start("blur", str(JUGGLE), "-o", "out.mp4", "--masks", "m", "--no-progress", cwd=tmp_path)
+    wait_for_partial(tmp_path, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_live_job_stopped_by_a_signal_keeps_a_playable_recording(tmp_path: Path, sig: int) -> None:
+    proc = start("webcam", "--source", str(JUGGLE), "--realtime", "--sink", "null", "--record", "rec.mp4",
+                 "--stats-json", "s.json", "--no-status", cwd=tmp_path)
+    wait_for_partial(tmp_path, proc)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    stats = json.loads((tmp_path / "s.json").read_text())
+    recorded = frames_in(tmp_path / "rec.mp4")
+    lost = stats["drops_by_queue"].get("outputs->record", 0)
+    # every frame that reached the outputs up to the stop is in the recording (none lost silently)
+    assert recorded > 0 and recorded + lost == stats["frames_out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4", "s.json"]
+
+
+def test_after_a_sigkill_the_next_run_removes_the_dead_writers_partials(tmp_path: Path) -> None:
+    proc = start("blur", str(JUGGLE), "-o", "out.mp4", "--masks", "m", "--no-progress", cwd=tmp_path)
+    wait_for_partial(tmp_path, proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left and all(".rtseg-partial-" in name for name in left)
+    # a live writer's partial file must survive the cleanup
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = tmp_path / f".other.rtseg-partial-{alive.pid}.mp4"
+        keep.write_bytes(b"in progress")
+        ended = rtseg("blur", "sample", "-o", "s.mp4", "--no-progress", cwd=tmp_path)
+        assert ended.code == 0, ended.stderr
+        assert f"removed {len(left)} partial output" in ended.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([keep.name, "s.mp4"])
+    finally:
+        alive.kill()
