@@ -307,8 +307,9 @@ def execute(make_spec: Any, debug: bool = False) -> RunStats:
             err_console.print(f"webcam: {stats.frames_out} frames in {stats.duration_s:.1f} s ({stats.fps:.2f} fps), "
                               f"dropped {stats.dropped}, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, "
                               f"cpu {stats.cpu_percent:.0f}%", highlight=False, markup=False)
-            for out in spec.outputs_of(OutputKind.RECORD, OutputKind.VIDEO):
-                err_console.print(f"wrote {out.path}", highlight=False, markup=False)
+            if "record" not in stats.sink_errors:  # a failed recording said so when it stopped
+                for out in spec.outputs_of(OutputKind.RECORD, OutputKind.VIDEO):
+                    err_console.print(f"wrote {out.path}", highlight=False, markup=False)
         else:
             err_console.print(f"wrote {describe_outputs(spec)}: {stats.frames_out} frames in {stats.duration_s:.1f} s "
                               f"({stats.fps:.1f} fps)", highlight=False, markup=False)
