@@ -557,6 +557,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             parts.append(f"unknown key '{loc}'")
         elif err["type"] == "missing":
             parts.append(f"missing key '{loc}'")
+        elif err["type"] in ("model_type", "dict_type"):
+            parts.append(f"'{loc}' must be a table ([{loc}]) of keys, got {err.get('input')!r}")
         elif not err["loc"]:
             parts.append(msg)
         else:

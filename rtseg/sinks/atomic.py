@@ -49,10 +49,10 @@ def write_error(path: Path, exc: BaseException | None = None) -> SinkError:
     'cannot write /nonexistent/x.png'
     """
     target = Path(path)
-    folder, free = _free_bytes(target)
+    _, free = _free_bytes(target)
     shown = _visible(target)
     if disk_full(target, exc):
-        where = f" ({free / 1e6:.1f} MB free in {folder})" if free is not None else ""
+        where = f" ({free / 1e6:.1f} MB free there)" if free is not None else ""
         return SinkError(f"cannot write {shown}: the disk is full{where}")
     reason = f": {exc.strerror or exc}" if isinstance(exc, OSError) else (f": {exc}" if exc else "")
     return SinkError(f"cannot write {shown}{reason}")

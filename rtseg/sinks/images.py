@@ -65,8 +65,13 @@ class _PngFolderSink(SinkStage):
 
     def _write(self, frame: Frame, image: np.ndarray) -> None:
         path = self._path(frame)
-        if not cv2.imwrite(str(path), image, PNG_FAST):
-            raise write_error(path)
+        ok, data = cv2.imencode(".png", image, PNG_FAST)
+        if not ok:
+            raise SinkError(f"cannot encode frame {frame.index} as PNG")
+        try:
+            path.write_bytes(data.tobytes())  # Python's write: a full disk is an OSError with its errno
+        except OSError as exc:
+            raise write_error(path, exc) from exc
         self.written += 1
 
     def finish(self) -> None:
