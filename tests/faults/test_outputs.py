@@ -158,3 +158,14 @@ def test_a_rotated_phone_video_is_segmented_and_written_upright(tmp_path: Path) 
         img = frame.to_ndarray(format="rgb24")
     # turned clockwise, the band on the left ends at the top
     assert img[:8].mean() > 150 and img[-8:].mean() < 100
+
+
+def test_a_live_recording_of_an_odd_sized_camera_is_written(tmp_path: Path) -> None:
+    _clip(tmp_path / "odd.mp4", 65, 33, frames=12)
+    ended = rtseg("webcam", "--source", "odd.mp4", "--realtime", "--no-loop", "--sink", "null", "--record",
+                  "rec.mp4", "--no-status", cwd=tmp_path)
+    assert ended.code == 0, ended.stderr
+    with av.open(str(tmp_path / "rec.mp4")) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == (66, 34)
+        assert sum(1 for _ in c.decode(s)) > 0
