@@ -93,6 +93,7 @@ def replace(
     output: OutputOpt = None, masks: MasksOpt = None, model: ModelOpt = None, model_dir: ModelDirOpt = None,
     point: PointOpt = None, box: BoxOpt = None, mask: MaskPromptOpt = None, frame: FrameOpt = None,
     obj: ObjectOpt = None, prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None,
+    rle: RleOpt = None, logits: LogitsOpt = None,
     config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None, queue_size: QueueOpt = None,
     crf: CrfOpt = None, preset: PresetOpt = None,
     light_wrap: Annotated[float | None, typer.Option(
@@ -111,7 +112,8 @@ def cutout(
         "-o", "--output", help="OUTPUT.webm (VP9 alpha), OUTPUT.mov (ProRes 4444) or a folder of RGBA PNGs.")] = None,
     masks: MasksOpt = None, model: ModelOpt = None, model_dir: ModelDirOpt = None, point: PointOpt = None,
     box: BoxOpt = None, mask: MaskPromptOpt = None, frame: FrameOpt = None, obj: ObjectOpt = None,
-    prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None, config: ConfigOpt = None,
+    prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None, rle: RleOpt = None,
+    logits: LogitsOpt = None, config: ConfigOpt = None,
     progress: ProgressOpt = None, stats_json: StatsOpt = None, queue_size: QueueOpt = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
     debug: DebugOpt = False,

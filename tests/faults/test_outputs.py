@@ -169,3 +169,67 @@ def test_a_live_recording_of_an_odd_sized_camera_is_written(tmp_path: Path) -> N
         s = c.streams.video[0]
         assert (s.codec_context.width, s.codec_context.height) == (66, 34)
         assert sum(1 for _ in c.decode(s)) > 0
+
+
+INPUT_KINDS = ["source file", "source folder", "background", "mask prompt", "prompts file", "config"]
+OUTPUT_KINDS = ["-o", "-o folder", "--masks", "--stats-json", "--rle", "--logits", "--record"]
+
+
+# Live (``--record``) reads a video file and takes only point/box prompts: no folder, mask or prompts file.
+CASES = [(t, o) for t in INPUT_KINDS for o in OUTPUT_KINDS
+         if not (o == "--record" and t in ("source folder", "mask prompt", "prompts file"))]
+
+
+@pytest.mark.parametrize(("target", "output"), CASES)
+def test_every_output_kind_naming_every_input_kind_is_refused(tmp_path: Path, target: str, output: str) -> None:
+    import cv2
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "00000.png"), np.zeros((48, 64, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "bg.png"), np.zeros((48, 64, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "mask.png"), np.full((48, 64), 255, np.uint8))
+    (tmp_path / "in.mp4").write_bytes(SAMPLE_BYTES)
+    (tmp_path / "prompts.json").write_text('[{"frame": 0, "object": 1, "points": [[5, 5]]}]')
+    (tmp_path / "model").mkdir()
+    (tmp_path / "job.toml").write_text('[effect]\nstrength = 20\n')
+    paths = {"source file": "in.mp4", "source folder": "frames", "background": "bg.png", "mask prompt": "mask.png",
+             "prompts file": "prompts.json", "config": "job.toml"}
+    victim = paths[target]
+    live = output == "--record"
+    command = "webcam" if live else ("replace" if target == "background" else "blur")
+    args: list[str] = [command]
+    if live:
+        args += ["--source", "in.mp4", "--realtime", "--sink", "null"]
+    else:
+        args.append("frames" if target == "source folder" else "in.mp4")
+    if target == "background":
+        args += ["--background", "bg.png"]
+    sam2 = target in ("mask prompt", "prompts file") or output in ("--rle", "--logits")
+    if sam2:
+        args += ["--model", "sam2", "--model-dir", "model"]
+        args += ["--prompts", "prompts.json"] if target == "prompts file" else (
+            ["--mask", "mask.png"] if target == "mask prompt" else ["--point", "5,5"])
+    if target == "config" and not live:
+        args += ["--config", "job.toml"]
+    if target == "config" and live:
+        (tmp_path / "job.toml").write_text('command = "webcam"\n[effect]\nstrength = 20\n')
+        args += ["--config", "job.toml"]
+    if output == "-o folder":
+        args += ["-o", str(Path(victim) / "sub") if target == "source folder" else victim]
+    elif output == "-o":
+        args += ["-o", victim]
+    else:
+        args += [output, victim]
+        if output in ("--stats-json", "--masks", "--rle", "--logits") and not live:
+            args += ["-o", "out.mp4"] if output != "--masks" else []
+    before = tree(tmp_path)
+    ended = rtseg(*args, cwd=tmp_path, timeout=60)
+    assert ended.code == 2, (args, ended.stderr)
+    errors = [x for x in ended.lines if x.startswith("error:")]
+    assert "Traceback" not in ended.stderr and len(errors) == 1
+    assert "refusing to write" in errors[0] or "it would be replaced" in errors[0], (args, errors)
+    assert tree(tmp_path) == before
+
+
+SAMPLE_BYTES = __import__("tests.faults.conftest", fromlist=["SAMPLE"]).SAMPLE.read_bytes()
