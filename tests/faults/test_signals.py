@@ -44,10 +44,12 @@ def frames_in(path: Path) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
+@pytest.mark.parametrize("moment", [0.0, 0.3, 2.0], ids=["as-writing-starts", "early", "mid-run"])
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_a_file_job_stopped_by_a_signal_leaves_no_output(tmp_path: Path, sig: int, code: int) -> None:
+def test_a_file_job_stopped_by_a_signal_leaves_no_output(tmp_path: Path, sig: int, code: int, moment: float) -> None:
     proc = start("blur", str(JUGGLE), "-o", "out.mp4", "--masks", "m", "--no-progress", cwd=tmp_path)
     wait_for_partial(tmp_path, proc)
+    time.sleep(moment)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
@@ -55,12 +57,13 @@ def test_a_file_job_stopped_by_a_signal_leaves_no_output(tmp_path: Path, sig: in
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("moment", [0.2, 2.0], ids=["early", "later"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_live_job_stopped_by_a_signal_keeps_a_playable_recording(tmp_path: Path, sig: int) -> None:
+def test_a_live_job_stopped_by_a_signal_keeps_a_playable_recording(tmp_path: Path, sig: int, moment: float) -> None:
     proc = start("webcam", "--source", str(JUGGLE), "--realtime", "--sink", "null", "--record", "rec.mp4",
                  "--stats-json", "s.json", "--no-status", cwd=tmp_path)
     wait_for_partial(tmp_path, proc)
-    time.sleep(1.0)
+    time.sleep(moment)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
