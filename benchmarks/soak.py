@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, write_outputs
 
 from rtseg.graph import Pipeline
+from rtseg.graph.memory import limit_malloc_arenas
 from rtseg.jobs import JobPipeline, JobSpec, build
 from rtseg.sinks import VideoFileSink
 from rtseg.sources import open_source
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
-    doc: dict[str, Any] = {"machine": machine_info(), "command": " ".join(["python benchmarks/soak.py", *sys.argv[1:]])}
+    doc_arenas = limit_malloc_arenas()  # as the rtseg command does
+    doc: dict[str, Any] = {"machine": machine_info(), "command": " ".join(["python benchmarks/soak.py", *sys.argv[1:]]),
+                           "malloc_arenas_limited": doc_arenas}
     live = build(JobSpec.from_dict({
         "command": "webcam", "source": {"path": args.clip, "realtime": True, "loop": True},
         "outputs": [{"kind": "null"}], "run": {"duration": args.duration, "status": False}}))
