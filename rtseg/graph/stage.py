@@ -90,6 +90,8 @@ class SourceStage(Stage):
     name = "source"
     live: bool = False
     """True for sources whose frames arrive on a clock (camera, realtime replay)."""
+    _threads: WorkerThreads | None = None
+    """The workers' threads while the source is used on its own (``with source:``)."""
 
     @abstractmethod
     def open(self) -> StreamInfo: ...
@@ -109,9 +111,9 @@ class SourceStage(Stage):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         try:
-            threads = getattr(self, "_threads", None)
-            if threads is not None:
-                threads.stop()
+            if self._threads is not None:
+                self._threads.stop()
+                self._threads = None
         finally:
             self.close()
 
