@@ -11,6 +11,7 @@ The same jobs as the ``rtseg`` command, from Python::
     for f in rtseg.track("clip.mp4", model_dir, points={1: [(x, y)]}):  # per-object masks per frame
         ...
     rtseg.run(rtseg.JobSpec.from_toml("configs/blur.toml"))           # any job, as `rtseg run`
+    rtseg.batch(["clips/"], "configs/blur.toml", "out/", workers=2)   # many files, as `rtseg batch`
 
 Your own sink: ``for frame in rtseg.build(spec).frames(): ...``, or compose a
 :class:`~rtseg.graph.Pipeline` from stages and iterate its ``frames()``.
@@ -32,6 +33,7 @@ from rtseg.api import (
                        segment_video,
                        track,
 )
+from rtseg.batching import batch
 from rtseg.errors import ConfigError, ModelError, PipelineError, RtsegError, SinkError, SourceError
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.graph import Pipeline, RunStats
@@ -41,5 +43,5 @@ from rtseg.version import __version__
 
 __all__ = ["ConfigError", "Devices", "Frame", "FrameSegmenter", "JobSpec", "MaskResult", "ModelError", "ObjectMasks",
            "Pipeline", "PipelineError", "RtsegError", "RunStats", "SegmentResult", "Segmenter", "SinkError",
-           "SourceError", "StreamInfo", "TrackFrame", "__version__", "blur", "build", "cutout", "model_names",
+           "SourceError", "StreamInfo", "TrackFrame", "__version__", "batch", "blur", "build", "cutout", "model_names",
            "open_segmenter", "replace", "run", "segment_video", "track"]

@@ -79,7 +79,7 @@ def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, e
 
 def _output(path: PathLike) -> dict[str, Any]:
     p = Path(path)
-    return {"kind": "images" if p.suffix == "" else "video", "path": str(p)}
+    return {"kind": "images" if p.suffix.lower() in ("", ".png") else "video", "path": str(p)}
 
 
 def blur(input: PathLike, output: PathLike, *, strength: float = 25.0, model: str = "selfie",

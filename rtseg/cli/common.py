@@ -118,8 +118,9 @@ def s(p: Path | None) -> str | None:
 
 
 def output_kind(path: Path) -> OutputKind:
-    """``-o OUT``: a folder of PNGs when OUT has no suffix (like DIR), else a video file (OUT.mp4)."""
-    return OutputKind.IMAGES if path.suffix == "" else OutputKind.VIDEO
+    """``-o OUT``: a folder of PNGs when OUT has no suffix (like DIR), one PNG for OUT.png (a photo),
+    else a video file (OUT.mp4)."""
+    return OutputKind.IMAGES if path.suffix.lower() in ("", ".png") else OutputKind.VIDEO
 
 
 def model_data(model: str | None, model_dir: Path | None = None, provider: str | None = None,

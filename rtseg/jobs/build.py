@@ -43,6 +43,7 @@ from rtseg.frame import Frame
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage, Worker
 from rtseg.graph.pipeline import OutputCallback, StartCallback
 from rtseg.graph.stats import percentiles_ms, process_cpu_seconds
+from rtseg.jobs.models import ModelCache
 from rtseg.jobs.paths import check_files
 from rtseg.jobs.segmenters import (
     MaskedSegmenter,
@@ -81,6 +82,8 @@ class Devices:
     vcam_factory: CameraFactory | None = None
     segmenter: Segmenter | None = None
     extra_sinks: list[SinkStage] = field(default_factory=list)
+    models: ModelCache | None = None
+    """Loaded models kept between jobs (a batch worker); the job's model is taken from here."""
 
 
 class JobPipeline(Pipeline):
@@ -357,6 +360,8 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
         segmenter = devices.segmenter
     elif live is not None:
         segmenter = production_segmenter(spec, live.prompts)  # the mask path runs in the inference worker
+    elif devices.models is not None:
+        segmenter = devices.models.get(spec)
     else:
         segmenter = create_segmenter(spec.model.name, model_options(spec))
     stages: list[ProcessStage] = []

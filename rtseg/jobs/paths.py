@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rtseg.errors import ConfigError
 from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind
+from rtseg.sinks.images import IMAGE_FILE_SUFFIX
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi")
 """Containers a video output may be written to."""
@@ -112,6 +113,11 @@ def check_no_overwrite(spec: JobSpec, config: str | os.PathLike[str] | None = No
                 raise ConfigError(f"{a.what} and {b.what} name the same file: give each output its own name")
 
 
+def is_image_file(path: Path, kind: OutputKind | None) -> bool:
+    """An images or masks output named ``NAME.png``: one image for a one-frame input."""
+    return kind in (OutputKind.IMAGES, OutputKind.MASKS) and path.suffix.lower() == IMAGE_FILE_SUFFIX
+
+
 def check_writable(spec: JobSpec) -> None:
     for named, kind in outputs_of(spec):
         path = named.path
@@ -122,7 +128,7 @@ def check_writable(spec: JobSpec) -> None:
             raise ConfigError(f"{named.what}: {parent} is not a folder")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"{named.what}: folder {parent} is not writable")
-        if kind in FOLDER_KINDS:
+        if kind in FOLDER_KINDS and not is_image_file(path, kind):
             if path.exists() and not path.is_dir():
                 raise ConfigError(f"{named.what}: {path} exists and is not a folder")
         elif path.is_dir():
@@ -140,6 +146,9 @@ def check_names(spec: JobSpec) -> None:
             if suffix not in allowed:
                 raise ConfigError(f"cannot write a video to {Path(o.path).name!r}: expected a name ending in "
                                   f"{', '.join(allowed)}{' or a folder' if o.kind is OutputKind.VIDEO else ''}")
+        elif o.kind in (OutputKind.IMAGES, OutputKind.MASKS) and suffix not in ("", IMAGE_FILE_SUFFIX):
+            raise ConfigError(f"{Path(o.path).name!r}: {o.kind.value} go to a folder (a name without a suffix), "
+                              f"or, for a one-frame input, to one {IMAGE_FILE_SUFFIX} file")
         elif o.kind is OutputKind.RLE and suffix != ".json":
             raise ConfigError(f"--rle writes JSON: expected a name ending in .json, got {Path(o.path).name!r}")
 

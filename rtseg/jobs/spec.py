@@ -597,7 +597,8 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_folder_output(path: str) -> bool:
-    return Path(path).suffix == ""
+    """PNG frames: a folder (no suffix), or one ``.png`` for a one-frame input."""
+    return Path(path).suffix.lower() in ("", ".png")
 
 
 def normalize(data: dict[str, Any]) -> dict[str, Any]:

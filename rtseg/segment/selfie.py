@@ -87,6 +87,7 @@ class SelfieSegmenter:
         self._segmenter: Any = None
         self._active: SelfieVariant | None = None
         self._input_size: tuple[int, int] = (0, 0)
+        self._loaded: dict[SelfieVariant, Any] = {}
 
     def __enter__(self) -> SelfieSegmenter:
         self.open()
@@ -96,18 +97,27 @@ class SelfieSegmenter:
         self.close()
 
     def open(self, info: StreamInfo | None = None) -> None:
+        """Load the model (a fixed variant now; ``auto`` on the first frame, by its shape).
+
+        Opening again (the next video of a batch worker) keeps what is loaded: ``auto`` picks its
+        variant afresh from the next first frame, from the models already in memory.
+        """
+        self._segmenter, self._active = None, None
         if self.variant is not SelfieVariant.AUTO or self.model_path is not None:
             self._load(SelfieVariant.SQUARE if self.variant is SelfieVariant.AUTO else self.variant)
-        else:
+        elif not self._loaded:
             # Fail early on a corrupt install even though the variant is picked on the first frame.
             for filename, _ in MODEL_FILES.values():
                 bundled_model(filename)
 
     def _load(self, variant: SelfieVariant) -> None:
+        filename, size = MODEL_FILES[variant]
+        if variant in self._loaded:
+            self._segmenter, self._active, self._input_size = self._loaded[variant], variant, size
+            return
         os.environ.setdefault("GLOG_minloglevel", "2")
         from mediapipe.tasks.python import BaseOptions, vision  # heavy import: only when used
 
-        filename, size = MODEL_FILES[variant]
         if self.model_path is not None:
             path = self.model_path
             if not path.is_file():
@@ -132,7 +142,7 @@ class SelfieSegmenter:
                 segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((h, w, 3), np.uint8)))
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"MediaPipe cannot load {path}: {exc}") from exc
-        self.close()
+        self._loaded[variant] = segmenter
         self._segmenter, self._active, self._input_size = segmenter, variant, size
 
     @property
@@ -158,6 +168,7 @@ class SelfieSegmenter:
         return np.array(mask[..., 0] if mask.ndim == 3 else mask, dtype=np.float32)
 
     def close(self) -> None:
-        if self._segmenter is not None:
-            seg, self._segmenter = self._segmenter, None
+        loaded, self._loaded = self._loaded, {}
+        self._segmenter, self._active = None, None
+        for seg in loaded.values():
             seg.close()

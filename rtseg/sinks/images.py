@@ -7,6 +7,7 @@ frames are numbered with five digits from 0 (``00000.png``, ``00001.png``, …),
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import alpha_to_u8
-from rtseg.sinks.atomic import AtomicDir, write_error
+from rtseg.sinks.atomic import AtomicDir, partial_file, write_error
 
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
@@ -49,17 +50,38 @@ def davis_palette() -> list[int]:
     return palette
 
 
+IMAGE_FILE_SUFFIX = ".png"
+"""A per-frame output named ``NAME.png`` is one image (a still-image input), not a folder."""
+
+
 class _PngFolderSink(SinkStage):
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
+        self.single = self.directory.suffix.lower() == IMAGE_FILE_SUFFIX
+        """One PNG file for a one-frame input (a photo) instead of a folder."""
         self._atomic = AtomicDir(self.directory)
         self._tmp: Path | None = None
+        self._partial: Path | None = None
         self.written = 0
 
     def open(self, info: StreamInfo) -> None:
-        self._tmp = self._atomic.open()
+        if self.single:
+            if info.frames > 1:
+                raise SinkError(self._one_frame_message(info.frames))
+            self._partial = partial_file(self.directory)
+        else:
+            self._tmp = self._atomic.open()
+
+    def _one_frame_message(self, frames: int | str) -> str:
+        return (f"{self.directory.name} is one image, but the input has {frames} frames: give a folder "
+                f"(a name without .png) for one PNG per frame")
 
     def _path(self, frame: Frame) -> Path:
+        if self.single:
+            assert self._partial is not None, "open() first"
+            if self.written:
+                raise SinkError(self._one_frame_message("more than one"))
+            return self._partial
         assert self._tmp is not None, "open() first"
         return self._tmp / frame_filename(frame)
 
@@ -75,10 +97,21 @@ class _PngFolderSink(SinkStage):
         self.written += 1
 
     def finish(self) -> None:
+        if self.single:
+            assert self._partial is not None
+            if not self.written:
+                raise SinkError(f"no frame to write to {self.directory}")
+            os.replace(self._partial, self.directory)
+            self._partial = None
+            return
         self._atomic.commit()
         self._tmp = None
 
     def close(self) -> None:
+        if self._partial is not None:
+            with contextlib.suppress(OSError):
+                self._partial.unlink()
+            self._partial = None
         self._atomic.discard()
         self._tmp = None
 

@@ -1,4 +1,4 @@
-"""A folder of still images (``*.jpg``, ``*.png``) read in sorted order as a video."""
+"""A folder of still images (``*.jpg``, ``*.png``) read in sorted order as a video; one image as one frame."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SourceStage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def is_image_file(path: Path) -> bool:
+    """A still image rtseg reads as a one-frame input (by its name; its content is checked on reading)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -44,9 +49,12 @@ class ImageFolderSource(SourceStage):
     def open(self) -> StreamInfo:
         if not self.folder.exists():
             raise SourceError(f"input not found: {self.folder}")
-        if not self.folder.is_dir():
+        if is_image_file(self.folder):
+            self.files = [self.folder]  # one photo: a one-frame video
+        elif not self.folder.is_dir():
             raise SourceError(f"expected an image folder, got a file: {self.folder}")
-        self.files = list_images(self.folder)
+        else:
+            self.files = list_images(self.folder)
         if not self.files:
             raise SourceError(f"no images (*.jpg, *.png) in {self.folder}")
         first = self._load(self.files[0])

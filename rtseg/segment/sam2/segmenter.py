@@ -96,9 +96,18 @@ class Sam2Segmenter:
         self.close()
 
     def open(self, info: StreamInfo | None = None) -> None:
-        if self._tracker is not None:
-            return
+        """Create the ONNX Runtime sessions and apply the prompts.
+
+        Opening again (the next video of a batch worker) keeps the sessions and starts a new video:
+        memory and objects are forgotten and the current ``prompts`` apply to it.
+        """
         num_frames = info.frames if info is not None and not self.live and info.frames else None
+        if self._tracker is not None:
+            if info is not None:
+                self._tracker.reset()
+                self._tracker.num_frames = num_frames
+                self._start()
+            return
         tracker = Sam2Tracker(self.model_dir, device=self.provider, intra_op_threads=self.threads,
                               num_frames=num_frames)
         tracker.open()

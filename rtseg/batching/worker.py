@@ -1,0 +1,131 @@
+"""One batch worker: loads each model once and runs items through the normal pipeline, one at a time.
+
+The same class runs inside a local worker process and inside a Ray actor. An item's outputs are
+committed by their sinks (write, then rename); only then is its record written (also atomically), so
+a record always describes outputs that are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtseg.batching.items import ItemTask
+from rtseg.errors import RtsegError
+from rtseg.jobs.build import Devices, build
+from rtseg.jobs.models import ModelCache
+from rtseg.jobs.spec import JobSpec
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+REPORT_KEYS = ("input", "output", "status", "frames", "seconds", "fps", "worker", "error")
+
+
+@dataclass
+class ReportRow:
+    """One line of the batch report."""
+
+    input: str
+    output: str
+    status: str
+    frames: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    worker: str = ""
+    error: str | None = None
+    index: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {k: getattr(self, k) for k in REPORT_KEYS}
+        if len(self.outputs) > 1:
+            data["outputs"] = self.outputs
+        return data
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the CLI prints it: rtseg's own errors as their message, others with their type."""
+    text = str(exc) if isinstance(exc, RtsegError) else f"internal error: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def worker_name(kind: str, number: int) -> str:
+    return f"{kind}-{number}@{socket.gethostname()}:{os.getpid()}"
+
+
+def write_record(task: ItemTask, frames: int) -> None:
+    """Say the item is done, with the fingerprint of the job that made it (write, then rename)."""
+    path = Path(task.record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"input": task.input, "outputs": list(task.outputs), "fingerprint": task.fingerprint,
+                               "input_stamp": list(task.input_stamp), "frames": frames,
+                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+    os.replace(tmp, path)
+
+
+def read_record(task: ItemTask) -> dict[str, Any] | None:
+    """The item's record if it is done with this job and these outputs still exist, else None."""
+    try:
+        record = json.loads(Path(task.record).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("fingerprint") != task.fingerprint:
+        return None
+    if record.get("outputs") != list(task.outputs) or record.get("input_stamp") != list(task.input_stamp):
+        return None
+    if not all(os.path.exists(p) for p in task.outputs):
+        return None
+    return record
+
+
+FramesCallback = Callable[[int], None]
+
+
+class ItemRunner:
+    """Runs batch items in this process; models stay loaded between items (:class:`ModelCache`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.models = ModelCache()
+        self.items = 0
+
+    def run(self, task: ItemTask, on_frames: FramesCallback | None = None) -> ReportRow:
+        """Run one item; a failure is a ``failed`` row (one-line error), never an exception.
+
+        KeyboardInterrupt (an abort) passes through after the pipeline removed its partial outputs.
+        """
+        t0 = time.perf_counter()
+        frames = 0
+        row = ReportRow(task.input, task.output, FAILED, worker=self.name, index=task.index,
+                        outputs=list(task.outputs))
+        self.items += 1
+        try:
+            spec = JobSpec.from_dict(task.spec, task.input).check()
+            for out in task.outputs:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+
+            def on_output(frame: Any, stats: Any) -> None:
+                nonlocal frames
+                frames += 1
+                if on_frames is not None:
+                    on_frames(frames)
+
+            stats = build(spec, devices=Devices(models=self.models), on_output=on_output).run()
+            frames = stats.frames_out
+            write_record(task, frames)
+            row.status = OK
+        except Exception as exc:
+            row.error = one_line(exc)
+        row.frames = frames
+        row.seconds = round(time.perf_counter() - t0, 3)
+        row.fps = round(frames / row.seconds, 2) if row.seconds > 0 and row.status == OK else 0.0
+        return row
+
+    def close(self) -> None:
+        self.models.close()
