@@ -156,8 +156,7 @@ class LocalExecutor:
                         events.started(p.task, p.name)
                 ready = wait([p.conn for p in procs] + [p.process.sentinel for p in procs], timeout=POLL_S)
                 for p in list(procs):
-                    while p.conn in ready and self._poll(p):
-                        msg = p.conn.recv()
+                    for msg in self._messages(p) if p.conn in ready else ():
                         if msg[0] == "ready":
                             p.name = msg[1]
                         elif msg[0] == "frames" and p.task is not None:
@@ -203,11 +202,15 @@ class LocalExecutor:
         return rows
 
     @staticmethod
-    def _poll(p: _Proc) -> bool:
+    def _messages(p: _Proc) -> list[Any]:
+        """What the worker has sent so far (nothing more once its end of the pipe is closed)."""
+        out = []
         try:
-            return p.conn.poll()
+            while p.conn.poll():
+                out.append(p.conn.recv())
         except (OSError, EOFError):
-            return False
+            pass  # the worker is gone; its sentinel says how
+        return out
 
 
 # -- Ray -------------------------------------------------------------------------------------------------
