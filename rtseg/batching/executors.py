@@ -83,7 +83,6 @@ def _local_worker(conn: Connection, number: int) -> None:
 
     signal.signal(signal.SIGTERM, abort)  # the batch's abort: the running item removes its partial outputs
     limit_malloc_arenas()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     runner = ItemRunner(worker_name("local", number))
     try:
         conn.send(("ready", runner.name))
