@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from rtseg.errors import SinkError
+from rtseg.errors import ConfigError, SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import alpha_to_u8
@@ -67,7 +67,7 @@ class _PngFolderSink(SinkStage):
     def open(self, info: StreamInfo) -> None:
         if self.single:
             if info.frames > 1:
-                raise SinkError(self._one_frame_message(info.frames))
+                raise ConfigError(self._one_frame_message(info.frames))
             self._partial = partial_file(self.directory)
         else:
             self._tmp = self._atomic.open()

@@ -65,7 +65,8 @@ def test_two_outputs_naming_one_file_are_refused(work: Path) -> None:
 @pytest.mark.parametrize(("args", "match"), [
     (["-o", "missing/out.mp4"], "does not exist"),
     (["-o", "out.gif"], "cannot write a video to 'out.gif'"),
-    (["-o", "out.png"], "cannot write a video to 'out.png'"),
+    (["-o", "out.png"], "out.png is one image, but the input has 96 frames"),
+    (["-o", "out.jpg"], "cannot write a video to 'out.jpg'"),
     (["-o", "out.mp4", "--stats-json", "missing/s.json"], "does not exist"),
     (["-o", "out.mp4", "--preset", "fastest"], "unknown x264 preset"),
     (["-o", "adir.mp4"], "is a folder"),
