@@ -211,3 +211,31 @@ def test_a_track_batch_takes_each_videos_prompts_from_the_manifest(sam2_model_di
                                  "run": {"progress": False}}).check()).run()
         assert pngs(fresh) == pngs(tmp_path / "out" / name), name
     assert len(pngs(tmp_path / "out")) == 6
+
+
+def test_after_the_batch_is_killed_outright_a_rerun_completes_it(many: Path, segment_job: Path,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = start_cli("batch", many, "--job", segment_job, "--out", out, "--workers", "2", cwd=tmp_path)
+    wait_until(lambda: records(out) >= 1 and partials(out), proc)
+    workers = {int(p.name.split(".rtseg-partial-")[1].split("-")[0]) for p in partials(out)}
+    proc.send_signal(signal.SIGKILL)  # the driver: no handler runs, no report is written
+    proc.wait(timeout=60)
+    again = run_rtseg("batch", many, "--job", segment_job, "--out", out, "--workers", "2", "--report", "r.jsonl",
+                      cwd=tmp_path, timeout=300)
+    assert again.code == 0, again.stderr
+    rows = read_report(tmp_path / "r.jsonl")
+    assert {r["status"] for r in rows} <= {"ok", "skipped"} and "skipped" in {r["status"] for r in rows}
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(lambda: all(gone(pid) for pid in workers))  # the orphaned workers end at their next item
+    assert len(list(out.glob("*/*.png"))) == 8 * 90 and visible_outputs_complete(out, 90)
+    final = run_rtseg("batch", many, "--job", segment_job, "--out", out, "--report", "r2.jsonl", cwd=tmp_path)
+    assert final.code == 0 and {r["status"] for r in read_report(tmp_path / "r2.jsonl")} == {"skipped"}
+    assert not partials(out)
