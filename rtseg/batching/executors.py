@@ -123,6 +123,8 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
+        self.timings: dict[str, float] = {}
+        """``start_s``: until every worker process is up (imports done, ready for items)."""
 
     def _start(self, number: int) -> _Proc:
         ctx = multiprocessing.get_context("spawn")
@@ -136,6 +138,7 @@ class LocalExecutor:
         pending = collections.deque(tasks)
         attempts: dict[int, int] = collections.Counter()
         rows: list[ReportRow] = []
+        t0 = time.perf_counter()
         procs = [self._start(i) for i in range(min(self.workers, len(tasks)))]
         numbers = len(procs)
         aborted = False
@@ -158,6 +161,8 @@ class LocalExecutor:
                     for msg in self._messages(p) if p.conn in ready else ():
                         if msg[0] == "ready":
                             p.name = msg[1]
+                            if "start_s" not in self.timings and all(q.name for q in procs):
+                                self.timings["start_s"] = round(time.perf_counter() - t0, 3)
                         elif msg[0] == "frames" and p.task is not None:
                             events.frames(p.task, msg[2])
                         elif msg[0] == "done":
@@ -245,6 +250,8 @@ class RayExecutor:
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers = workers
         self.address = address
+        self.timings: dict[str, float] = {}
+        """``init_s`` (starting or joining Ray), ``start_s`` (until every actor is up), ``shutdown_s``."""
 
     def run(self, tasks: list[ItemTask], control: Control, events: Events) -> list[ReportRow]:
         try:
@@ -254,23 +261,30 @@ class RayExecutor:
 
             raise ConfigError('the Ray executor needs Ray: pip install "rtseg[ray]"') from None
         started = False
+        t0 = time.perf_counter()
         if not ray.is_initialized():
             local = self.address is None
             ray.init(address=self.address, num_cpus=(self.workers or default_workers()) if local else None,
                      include_dashboard=False if local else None, logging_level=logging.WARNING,
                      log_to_driver=False, configure_logging=True)
             started = True
+        self.timings["init_s"] = round(time.perf_counter() - t0, 3)
         try:
             return self._run(ray, tasks, control, events)
         finally:
             if started:
+                t1 = time.perf_counter()
                 ray.shutdown()
+                self.timings["shutdown_s"] = round(time.perf_counter() - t1, 3)
 
     def _run(self, ray: Any, tasks: list[ItemTask], control: Control, events: Events) -> list[ReportRow]:
         n = self.workers or max(1, int(ray.available_resources().get("CPU", 1)))
         n = min(n, len(tasks)) or 1
         actor_cls = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(RayWorker)
+        t0 = time.perf_counter()
         actors = [actor_cls.remote(i) for i in range(n)]
+        ray.get([a.pid.remote() for a in actors])  # every actor up (imports done) before the clock starts
+        self.timings["start_s"] = round(time.perf_counter() - t0, 3)
         names = {id(a): f"ray-{i}" for i, a in enumerate(actors)}
         free = list(actors)
         pending = collections.deque(tasks)

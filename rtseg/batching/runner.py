@@ -60,6 +60,8 @@ class Summary:
     executor: str = "local"
     workers: int = 0
     rows: list[ReportRow] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """The executor's fixed costs: starting workers (and Ray), shutting Ray down."""
 
     @property
     def items(self) -> int:
@@ -78,7 +80,8 @@ class Summary:
         return {"items": self.items, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                 "frames": self.frames, "wall_s": round(self.wall_s, 3), "fps": round(self.fps, 2),
                 "items_per_s": round(run / self.wall_s, 3) if self.wall_s > 0 else 0.0,
-                "executor": self.executor, "workers": self.workers, "interrupted": self.interrupted}
+                "executor": self.executor, "workers": self.workers, "interrupted": self.interrupted,
+                "executor_timings_s": self.timings}
 
     def line(self) -> str:
         return (f"batch: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; {self.frames} frames in "
@@ -224,6 +227,7 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
     finally:
         display.end()
         summary.wall_s = time.perf_counter() - t0
+        summary.timings = dict(executor.timings)
         not_run = [t for t in todo if t.index not in rows]
         for t in not_run:
             why = "not run: the batch was stopped before this item" if (control.stopping.is_set() or errors) \
