@@ -45,7 +45,7 @@ def make_clips(folder: Path, count: int) -> list[Path]:
     out = []
     for i in range(count):
         src = DATA / SOURCES[i % len(SOURCES)]
-        start = 0.5 + 2.0 * (i // len(SOURCES))
+        start = 0.5 + 1.3 * (i // len(SOURCES))  # every source is longer than 9 s
         dst = folder / f"clip{i:03d}.mp4"
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", f"{start:.2f}", "-i", str(src), "-t", "2",
                         "-vf", "scale=640:360", "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
