@@ -176,7 +176,7 @@ def worker_costs(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ``first_item_extra_s``: the first item's seconds minus what its frames cost at the median rate of the
     other items (model load and warm-up paid once per worker)."""
     by_worker: dict[str, list[dict[str, Any]]] = {}
-    for row in sorted(rows, key=lambda r: r["index"]):
+    for row in rows:  # the report is in input order, which is the order items are handed out
         if row["status"] == "ok":
             by_worker.setdefault(row["worker"], []).append(row)
     rest = [r for rs in by_worker.values() for r in rs[1:]]
@@ -293,7 +293,8 @@ def markdown(doc: dict[str, Any]) -> str:
               "First item: median over workers of the first item's seconds; item s: median of the other items; "
               "first-item extra: the first item's seconds minus its frames at the other items' median s/frame "
               "(model load and warm-up, paid once per worker).", "",
-              "| workload | job | way | workers | item s (median / mean) | ms/frame | first item s | first-item extra s |",
+              "| workload | job | way | workers | item s (median / mean) | ms/frame | first item s "
+              "| first-item extra s |",
               "|---|---|---|---:|---:|---:|---:|---:|"]
     for workload, jobs in doc["workloads"].items():
         for job, ways in jobs.items():

@@ -271,6 +271,20 @@ class InteractiveSession:
             return entry[0]
         return obj.cond.get(frame) or obj.non_cond.get(frame)
 
+    def clear_prompts(self, frame: int, obj_id: int) -> None:
+        """Take back an object's prompts on one frame (``clear_all_prompts_in_frame``): its result there
+        becomes an ordinary tracked one again, or goes if the frame was never tracked."""
+        with self.lock:
+            obj = self._objects.get(int(obj_id))
+            if obj is None:
+                return
+            obj.point_inputs.pop(frame, None)
+            self._temp[obj.obj_id].pop(frame, None)
+            out = obj.cond.pop(frame, None)
+            if out is not None:
+                obj.non_cond[frame] = out
+                self._tracked[obj.obj_id].discard(frame)
+
     def remove_object(self, obj_id: int) -> None:
         """Forget an object: its prompts and every result it had."""
         with self.lock:
