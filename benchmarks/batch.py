@@ -29,10 +29,12 @@ each worker's first item against its other items (model load and warm-up per wor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,13 +68,60 @@ def machine_cpu_s() -> float:
 
 
 def tree_cpu_s() -> float:
-    """User + system CPU seconds of this process's waited-for children (and theirs)."""
+    """User + system CPU seconds of this process's reaped children and their reaped descendants."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
 
 
+def become_subreaper() -> bool:
+    """Make orphaned descendants (Ray's workers, once its raylet is gone) this process's children, so that
+    reaping them adds their CPU time to ``RUSAGE_CHILDREN`` (Linux ``PR_SET_CHILD_SUBREAPER``)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    me, out = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def reap_orphans(timeout: float = 30.0) -> dict[str, Any]:
+    """Wait for the descendants orphaned to this process (see :func:`become_subreaper`) to exit and reap
+    them; any still running after ``timeout`` s are killed (by pid) so they cannot leak into the next run."""
+    t0, reaped, killed = time.perf_counter(), 0, 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            reaped += 1
+            continue
+        if time.perf_counter() - t0 > timeout:
+            for child in _children():
+                with contextlib.suppress(OSError):
+                    os.kill(child, signal.SIGKILL)
+                    killed += 1
+            timeout = float("inf")
+        time.sleep(0.05)
+    return {"orphans_reaped": reaped, "orphans_wait_s": round(time.perf_counter() - t0, 2), "orphans_killed": killed}
+
+
 class Meter:
-    """Wall time, process-tree CPU, machine CPU and load average between ``__enter__`` and ``__exit__``."""
+    """Wall time, process-tree CPU, machine CPU and load average between ``__enter__`` and ``__exit__``.
+
+    The wall time stops when the command returns; the CPU times after its orphaned descendants are reaped."""
 
     def __enter__(self) -> Meter:
         self.load0 = os.getloadavg()
@@ -81,14 +130,15 @@ class Meter:
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.t0
+        self.orphans = reap_orphans()
         self.tree = tree_cpu_s() - self.tree0
         self.machine = machine_cpu_s() - self.machine0
         self.load1 = os.getloadavg()
 
     def to_json(self) -> dict[str, Any]:
         return {"process_wall_s": round(self.wall, 3), "tree_cpu_s": round(self.tree, 2),
-                "machine_cpu_s": round(self.machine, 2), "load_before": [round(x, 2) for x in self.load0],
-                "load_after": [round(x, 2) for x in self.load1]}
+                "machine_cpu_s": round(self.machine, 2), **self.orphans,
+                "load_before": [round(x, 2) for x in self.load0], "load_after": [round(x, 2) for x in self.load1]}
 
 
 def run(cmd: list[str], cwd: Path, timeout: float) -> None:
@@ -219,12 +269,16 @@ def run_batch(job: str, executor: str, folder: Path, items: list[Path], out: Pat
 
 
 def add_rates(r: dict[str, Any]) -> dict[str, Any]:
-    wall = r["process_wall_s"]
+    """Rates over the process wall time; CPU per frame of the command's process tree and of the machine;
+    the share of the machine's CPU that other processes took meanwhile (others' load skews throughput)."""
+    wall, frames = r["process_wall_s"], r["frames"]
     r["items_per_s"] = round(r["items"] / wall, 3)
-    r["fps"] = round(r["frames"] / wall, 2)
-    r["cpu_ms_per_frame"] = round(1000 * r["machine_cpu_s"] / r["frames"], 2) if r["frames"] else None
-    r["tree_cpu_ms_per_frame"] = round(1000 * r["tree_cpu_s"] / r["frames"], 2) if r["frames"] else None
-    r["cpu_s_per_item"] = round(r["machine_cpu_s"] / r["items"], 3)
+    r["fps"] = round(frames / wall, 2)
+    r["cpu_ms_per_frame"] = round(1000 * r["tree_cpu_s"] / frames, 2) if frames else None
+    r["machine_cpu_ms_per_frame"] = round(1000 * r["machine_cpu_s"] / frames, 2) if frames else None
+    r["cpu_s_per_item"] = round(r["tree_cpu_s"] / r["items"], 3)
+    window = (wall + r["orphans_wait_s"]) * (os.cpu_count() or 1)
+    r["others_cpu_percent"] = round(100 * max(0.0, r["machine_cpu_s"] - r["tree_cpu_s"]) / window, 1)
     return r
 
 
@@ -260,23 +314,30 @@ def markdown(doc: dict[str, Any]) -> str:
              f"sequence) ran on the first {loop_n['clips']} clips and the first {loop_n['images']} images only; "
              "its items/s and fps are rates over that subset, and 'vs loop' compares rates. The batch rows ran "
              "every item. Wall s: around the process(es), start-up included (Ray: starting and stopping a local "
-             "Ray too); 'batch wall s' is the batch's own `wall_s`. CPU ms/frame: the whole machine's busy time "
-             "(`/proc/stat`) over the run ÷ frames, which counts Ray's workers (children of the raylet) as well; "
-             "'tree CPU s' is `getrusage(RUSAGE_CHILDREN)` of the command, which misses them. Load: 1-minute load "
-             "average before → after the row.", ""]
+             "Ray too); 'batch wall s' is the batch's own `wall_s`. Machine CPU s: the whole machine's busy time "
+             "(`/proc/stat`) over the run, every process tree included (Ray's workers are children of the raylet, "
+             "not of the command), but also whatever else runs on the machine. Tree CPU s: "
+             "`getrusage(RUSAGE_CHILDREN)` around the command"
+             + (", with the benchmark a child subreaper (`PR_SET_CHILD_SUBREAPER`) that reaps Ray's orphaned "
+                "workers, so they are counted too" if doc.get("subreaper") else
+                " (not a subreaper here: Ray's workers are missing from it)")
+             + ". CPU ms/frame: tree CPU ÷ frames (machine CPU ÷ frames in brackets); others' CPU: the machine's "
+             "busy time not in the tree, as % of all cores (other sessions' load; it slows every row). Load: "
+             "1-minute load average before → after the row.", ""]
     for workload, jobs in doc["workloads"].items():
         spec = doc["inputs"][workload]
         lines += [f"## {workload}: {spec}", "",
-                  "| way | job | items | frames | wall s | batch wall s | items/s | fps | machine CPU s | tree CPU s "
-                  "| CPU ms/frame | vs loop | load |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| way | job | items | frames | wall s | batch wall s | items/s | fps | tree CPU s | machine CPU s "
+                  "| CPU ms/frame (machine) | others' CPU | vs loop | load |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for job, ways in jobs.items():
             for way, r in ways.items():
                 name = f"loop ({r['items']} items)" if way == "loop" else way
                 lines.append(f"| {name} | {job} | {r['items']} | {r['frames']} | {r['process_wall_s']:.2f} | "
-                             f"{fmt(r.get('batch_wall_s'))} | {r['items_per_s']} | {r['fps']} | {r['machine_cpu_s']} | "
-                             f"{r['tree_cpu_s']} | {fmt(r['cpu_ms_per_frame'])} | {fmt(r.get('vs_loop'))}× | "
-                             f"{r['load_before'][0]} → {r['load_after'][0]} |")
+                             f"{fmt(r.get('batch_wall_s'))} | {r['items_per_s']} | {r['fps']} | {r['tree_cpu_s']} | "
+                             f"{r['machine_cpu_s']} | {fmt(r['cpu_ms_per_frame'])} "
+                             f"({fmt(r['machine_cpu_ms_per_frame'])}) | {r['others_cpu_percent']} % | "
+                             f"{fmt(r.get('vs_loop'))}× | {r['load_before'][0]} → {r['load_after'][0]} |")
         lines.append("")
     lines += ["## Ray against local", "",
               "| workload | job | items/s ratio (process wall) | ratio (batch wall_s) | ratio without fixed costs "
@@ -353,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg not found (apt-get install ffmpeg)")
 
+    subreaper = become_subreaper()
     tmp = tempfile.mkdtemp(prefix="rtseg-batch-bench-")
     work = Path(tmp)
     try:
@@ -377,11 +439,13 @@ def main(argv: list[str] | None = None) -> int:
                      "--out", str(warm / "ray"), "--executor", "ray", "--workers", "1", "--no-progress"],
                     work, args.timeout)
             shutil.rmtree(warm)
+            reap_orphans()  # Ray's workers from the warm-up: not in the first measurement
 
         doc: dict[str, Any] = {
             "benchmark": "batch", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
             "command": "python benchmarks/batch.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
-            "workers": args.workers, "loop_items": loop_n, "load_before": [round(x, 2) for x in os.getloadavg()],
+            "workers": args.workers, "loop_items": loop_n, "subreaper": subreaper,
+            "load_before": [round(x, 2) for x in os.getloadavg()],
             "inputs": {}, "workloads": {}}
         if "clips" in made:
             doc["inputs"]["clips"] = (f"{counts['clips']} clips, {CLIP_S:g} s at 640x360 H.264, cut from "

@@ -326,8 +326,7 @@ class StudioSession:
     def close(self) -> None:
         self.stop()
         if self.interactive is not None:
-            self.interactive.reset()
-            self.interactive.cache.clear()
+            self.interactive.close()
         if self.tracker is not None:
             self.tracker.close()
         if self._selfie is not None:

@@ -141,6 +141,17 @@ class InteractiveSession:
         tracker.reset()
         tracker.num_frames = num_frames
 
+    def __enter__(self) -> InteractiveSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget every object, result and cached feature (the tracker stays open: its owner closes it)."""
+        self.reset()
+        self.cache.clear()
+
     # -- frames and features ---------------------------------------------------------------------
 
     @property
@@ -355,7 +366,7 @@ class InteractiveSession:
             if not self._objects:
                 raise ConfigError("nothing to propagate: add a prompt first")
             for obj_id, obj in self._objects.items():
-                if not obj.cond and not obj.non_cond:
+                if not obj.cond:
                     raise ConfigError(f"object {obj_id} has no prompt; add one or remove the object")
             conds = [f for obj in self._objects.values() for f in obj.cond]
             first = min(conds) if conds else 0

@@ -1,0 +1,209 @@
+"""``rtseg studio``'s HTTP API with its real app (Starlette's TestClient), SAM 2 from the random-weight
+export, frames from the SAM 2 notebook video."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from rtseg.jobs.build import build
+from rtseg.jobs.spec import JobSpec
+from rtseg.studio.app import create_app
+from tests.sam2_conftest import SAM2_DATA
+
+CLICK = {"frame": 0, "object": 1, "x": 210.0, "y": 350.0, "label": 1}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("studio-clip")
+    for i in range(6):
+        (folder / f"{i:05d}.jpg").symlink_to(SAM2_DATA / f"{i:05d}.jpg")
+    return folder
+
+
+@pytest.fixture
+def sam2_client(sam2_model_dir: Path) -> Any:
+    with TestClient(create_app(sam2_model_dir)) as client:
+        yield client
+
+
+def events_until(client: TestClient, sid: str, task: str, after: int = 0, timeout: float = 300) -> list[dict[str, Any]]:
+    """Read the session's Server-Sent Events until ``task`` ends (done, cancelled or error)."""
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", f"/api/sessions/{sid}/events?after={after}") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                out.append(event)
+                if event.get("task") == task and event["type"] in ("done", "cancelled", "error"):
+                    return out
+            assert time.monotonic() < deadline, "no end event"
+    return out
+
+
+def overlay_alpha(client: TestClient, sid: str, frame: int) -> np.ndarray:
+    r = client.get(f"/api/sessions/{sid}/overlay/{frame}.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(r.content)))[..., 3]
+
+
+def pngs(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.png"))}
+
+
+@pytest.mark.slow
+def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2_model_dir: Path, clip: Path,
+                                                  tmp_path: Path) -> None:
+    c = sam2_client
+    info = c.post("/api/open", json={"path": str(clip)}).json()
+    sid = info["session"]
+    assert (info["frames"], info["width"], info["height"], info["model"]) == (6, 960, 540, "sam2")
+    frame = c.get(f"/api/sessions/{sid}/frame/0.jpg")
+    assert frame.status_code == 200 and Image.open(io.BytesIO(frame.content)).size == (960, 540)
+    assert not overlay_alpha(c, sid, 0).any()  # nothing clicked yet
+    r = c.post(f"/api/sessions/{sid}/click", json=CLICK).json()
+    assert r["objects"] == [1] and r["ms"] > 0
+    alpha = overlay_alpha(c, sid, 0)
+    assert 0 < (alpha > 0).mean() < 1  # the mask is drawn where the object is, not everywhere
+    assert not overlay_alpha(c, sid, 3).any()  # not propagated yet
+    assert c.post(f"/api/sessions/{sid}/propagate", json={}).status_code == 202
+    events = events_until(c, sid, "propagate")
+    assert events[-1]["type"] == "done" and events[-1]["done"] == 6
+    assert [e["done"] for e in events if e["type"] == "progress"] == list(range(1, 7))
+    assert overlay_alpha(c, sid, 5).any()
+    out = tmp_path / "studio-masks"
+    assert c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(out)}).status_code == 202
+    assert events_until(c, sid, "export", after=len(events))[-1]["type"] == "done"
+    cli = tmp_path / "track-masks"
+    build(JobSpec.from_dict({"command": "track", "input": str(clip), "masks": str(cli), "run": {"progress": False},
+                             "model": {"dir": str(sam2_model_dir), "prompts": [{"points": [[210, 350]]}]}})
+          .check()).run()
+    assert pngs(out) == pngs(cli) and len(pngs(out)) == 6
+
+
+@pytest.mark.slow
+def test_undo_clear_and_a_second_object(sam2_client: TestClient, clip: Path) -> None:
+    c = sam2_client
+    sid = c.post("/api/open", json={"path": str(clip)}).json()["session"]
+    c.post(f"/api/sessions/{sid}/click", json=CLICK)
+    one = overlay_alpha(c, sid, 0)
+    c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 700.0, "y": 120.0, "label": 0})
+    assert not np.array_equal(overlay_alpha(c, sid, 0), one)
+    c.post(f"/api/sessions/{sid}/undo", json={"object": 1})
+    assert np.array_equal(overlay_alpha(c, sid, 0), one)  # undo gives back the first click's mask exactly
+    r = c.post(f"/api/sessions/{sid}/box", json={"frame": 0, "object": 2, "box": [400, 100, 700, 400]}).json()
+    assert r["objects"] == [1, 2]
+    assert c.post(f"/api/sessions/{sid}/clear", json={"object": 1}).json()["objects"] == [2]
+    bad = c.post(f"/api/sessions/{sid}/undo", json={"object": 1})
+    assert bad.status_code == 400 and "no click to undo" in bad.json()["error"]
+
+
+@pytest.mark.slow
+def test_cancel_stops_propagation_between_frames(sam2_client: TestClient, tmp_path: Path) -> None:
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i:05d}.jpg").symlink_to(SAM2_DATA / f"{i:05d}.jpg")
+    c = sam2_client
+    sid = c.post("/api/open", json={"path": str(folder)}).json()["session"]
+    c.post(f"/api/sessions/{sid}/click", json=CLICK)
+    c.post(f"/api/sessions/{sid}/propagate", json={})
+    seen: list[dict[str, Any]] = []
+    with c.stream("GET", f"/api/sessions/{sid}/events") as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            seen.append(event)
+            if event["type"] == "progress" and event["done"] == 2:
+                c.post(f"/api/sessions/{sid}/cancel")
+            if event["type"] in ("cancelled", "done", "error"):
+                break
+    assert seen[-1]["type"] == "cancelled"
+    assert seen[-1]["done"] <= 3  # at most the frame in flight when the cancel came
+    assert c.get(f"/api/sessions/{sid}").json()["propagated"] == seen[-1]["done"]
+
+
+def test_bad_input_is_a_clear_error_in_json(sam2_client: TestClient, clip: Path, tmp_path: Path) -> None:
+    c = sam2_client
+    r = c.post("/api/open", json={"path": str(tmp_path / "nothing.mp4")})
+    assert r.status_code == 400 and r.json()["error"].startswith("not found")
+    (tmp_path / "notes.txt").write_text("not a video")
+    r = c.post("/api/open", json={"path": str(tmp_path / "notes.txt")})
+    assert r.status_code == 400 and "not a readable video" in r.json()["error"]
+    assert c.get("/api/sessions/nope").status_code == 404
+    sid = c.post("/api/open", json={"path": str(clip)}).json()["session"]
+    r = c.get(f"/api/sessions/{sid}/frame/99.jpg")
+    assert r.status_code == 400 and "outside the video" in r.json()["error"]
+    r = c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 5000.0})
+    assert r.status_code == 400 and "outside the frame" in r.json()["error"]
+    r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(tmp_path / "m")})
+    assert r.status_code == 400 and "propagate first" in r.json()["error"]
+
+
+def test_closing_the_page_frees_the_session(sam2_client: TestClient, clip: Path) -> None:
+    c = sam2_client
+    studio = c.app.state.studio  # type: ignore[attr-defined]
+    sid = c.post("/api/open", json={"path": str(clip)}).json()["session"]
+    tracker = studio.sessions[sid].tracker
+    assert c.post(f"/api/sessions/{sid}/close").json() == {"closed": True}  # what the page's beacon sends
+    assert sid not in studio.sessions and not tracker._sessions  # ONNX Runtime sessions released
+    assert c.get(f"/api/sessions/{sid}").status_code == 404
+
+
+def test_a_missing_model_folder_fails_at_start(tmp_path: Path) -> None:
+    from rtseg.errors import ModelError
+
+    with pytest.raises(ModelError):
+        create_app(tmp_path)
+
+
+def test_the_page_and_its_files_are_served_from_the_package() -> None:
+    with TestClient(create_app(None)) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and "<script src=\"/static/app.js\">" in page.text
+        assert "http" not in page.text.replace("http-equiv", "")  # no CDN
+        assert c.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+        assert c.get("/static/style.css").status_code == 200
+        assert c.get("/static/../app.py").status_code == 404
+        assert c.get("/api/config").json()["model"] == "selfie"
+
+
+@pytest.mark.slow
+def test_selfie_mode_shows_and_exports_person_masks_like_the_cli(tmp_path: Path) -> None:
+    from tests.conftest import DATA
+
+    photo_dir = tmp_path / "frames"
+    photo_dir.mkdir()
+    for p in sorted((DATA / "davis" / "lucia" / "JPEGImages").glob("*.jpg"))[:4]:
+        (photo_dir / p.name).symlink_to(p)
+    with TestClient(create_app(None)) as c:
+        info = c.post("/api/open", json={"path": str(photo_dir)}).json()
+        sid = info["session"]
+        assert info["model"] == "selfie"
+        assert 0 < (overlay_alpha(c, sid, 0) > 0).mean() < 1  # a person, no clicks needed
+        r = c.post(f"/api/sessions/{sid}/click", json=CLICK)
+        assert r.status_code == 400 and "clicks need SAM 2" in r.json()["error"]
+        out = tmp_path / "studio"
+        c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(out)})
+        assert events_until(c, sid, "export")[-1]["type"] == "done"
+    cli = tmp_path / "cli"
+    build(JobSpec.from_dict({"command": "segment", "input": str(photo_dir), "masks": str(cli),
+                             "run": {"progress": False}}).check()).run()
+    assert pngs(out) == pngs(cli) and len(pngs(out)) == 4
