@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -96,17 +97,18 @@ def _children() -> list[int]:
     return out
 
 
-def reap_orphans(timeout: float = 30.0) -> dict[str, Any]:
+def reap_orphans(timeout: float = 30.0) -> tuple[dict[str, Any], set[int]]:
     """Wait for the descendants orphaned to this process (see :func:`become_subreaper`) to exit and reap
-    them; any still running after ``timeout`` s are killed (by pid) so they cannot leak into the next run."""
-    t0, reaped, killed = time.perf_counter(), 0, 0
+    them; any still running after ``timeout`` s are killed (by pid) so they cannot leak into the next run.
+    Returns counts and the pids reaped."""
+    t0, pids, killed = time.perf_counter(), set(), 0
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _, _ = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             break
         if pid:
-            reaped += 1
+            pids.add(pid)
             continue
         if time.perf_counter() - t0 > timeout:
             for child in _children():
@@ -115,30 +117,117 @@ def reap_orphans(timeout: float = 30.0) -> dict[str, Any]:
                     killed += 1
             timeout = float("inf")
         time.sleep(0.05)
-    return {"orphans_reaped": reaped, "orphans_wait_s": round(time.perf_counter() - t0, 2), "orphans_killed": killed}
+    return {"orphans_reaped": len(pids), "orphans_wait_s": round(time.perf_counter() - t0, 2),
+            "orphans_killed": killed}, pids
+
+
+def _stat(pid: str) -> tuple[int, int, float, str] | None:
+    """(ppid, start time, CPU s of the process and of its reaped children, comm) from ``/proc/PID/stat``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(rest[1]), int(rest[19]), sum(int(x) for x in rest[11:15]) / tick, comm
+
+
+def _ignores_sigchld(pid: int) -> bool:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) >> (signal.SIGCHLD - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+class AutoReaped(threading.Thread):
+    """The CPU time ``RUSAGE_CHILDREN`` cannot see: descendants whose parent ignores SIGCHLD are reaped by
+    the kernel without adding their times to anyone's (Ray's raylet does this with its workers and agents).
+
+    Polls ``/proc`` every ``interval`` s; for each such descendant keeps the last CPU time seen (the
+    process's own and its reaped children's). Up to ``interval`` s of CPU before a process exits is missed.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stop = threading.Event()
+        self.seen: dict[tuple[int, int], tuple[float, bool, str]] = {}
+        self.ignoring: dict[tuple[int, int], bool] = {}
+
+    def scan(self) -> None:
+        procs = {int(d): st for d in os.listdir("/proc") if d.isdigit() and (st := _stat(d)) is not None}
+        kids: dict[int, list[int]] = {}
+        for pid, st in procs.items():
+            kids.setdefault(st[0], []).append(pid)
+        todo = list(kids.get(os.getpid(), []))
+        while todo:
+            pid = todo.pop()
+            todo += kids.get(pid, [])
+            ppid, start, cpu, comm = procs[pid]
+            parent = (ppid, procs[ppid][1]) if ppid in procs else (ppid, 0)
+            if parent not in self.ignoring:
+                self.ignoring[parent] = _ignores_sigchld(ppid)
+            self.seen[(pid, start)] = (cpu, self.ignoring[parent], comm)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.scan()
+
+    def finish(self, reaped_by_us: set[int]) -> tuple[float, dict[str, float]]:
+        """CPU s of the descendants last seen under a SIGCHLD-ignoring parent (not those reaped here)."""
+        self.stop.set()
+        self.join()
+        lost: dict[str, float] = {}
+        for (pid, _), (cpu, ignored, comm) in self.seen.items():
+            if ignored and pid not in reaped_by_us:
+                name = comm.split(".")[0]  # ray::RayWorker.run (truncated to 15 characters) → ray::RayWorker
+                lost[name] = lost.get(name, 0.0) + cpu
+        return sum(lost.values()), {k: round(v, 2) for k, v in sorted(lost.items())}
 
 
 class Meter:
     """Wall time, process-tree CPU, machine CPU and load average between ``__enter__`` and ``__exit__``.
 
-    The wall time stops when the command returns; the CPU times after its orphaned descendants are reaped."""
+    The wall time stops when the command returns; the CPU times after its orphaned descendants are reaped.
+    Tree CPU = ``RUSAGE_CHILDREN`` delta (with orphans reaped here) + :class:`AutoReaped`'s."""
 
     def __enter__(self) -> Meter:
         self.load0 = os.getloadavg()
+        self.watch = AutoReaped()
+        self.watch.start()
         self.tree0, self.machine0, self.t0 = tree_cpu_s(), machine_cpu_s(), time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.t0
-        self.orphans = reap_orphans()
-        self.tree = tree_cpu_s() - self.tree0
+        self.orphans, reaped = reap_orphans()
+        self.rusage = tree_cpu_s() - self.tree0
         self.machine = machine_cpu_s() - self.machine0
         self.load1 = os.getloadavg()
+        self.lost, self.lost_by_comm = self.watch.finish(reaped)
 
     def to_json(self) -> dict[str, Any]:
-        return {"process_wall_s": round(self.wall, 3), "tree_cpu_s": round(self.tree, 2),
-                "machine_cpu_s": round(self.machine, 2), **self.orphans,
+        return {"process_wall_s": round(self.wall, 3), "tree_cpu_s": round(self.rusage + self.lost, 2),
+                "rusage_cpu_s": round(self.rusage, 2), "auto_reaped_cpu_s": round(self.lost, 2),
+                "auto_reaped_by_name": self.lost_by_comm, "machine_cpu_s": round(self.machine, 2), **self.orphans,
                 "load_before": [round(x, 2) for x in self.load0], "load_after": [round(x, 2) for x in self.load1]}
+
+
+def wait_quiet(max_others: float, max_wait: float) -> dict[str, Any]:
+    """Before a measurement: wait (up to ``max_wait`` s) until the rest of the machine uses at most
+    ``max_others`` % of all cores, sampled over 2 s while this benchmark runs nothing."""
+    t0, cores = time.perf_counter(), os.cpu_count() or 1
+    while True:
+        c0, w0 = machine_cpu_s(), time.perf_counter()
+        time.sleep(2.0)
+        busy = 100 * (machine_cpu_s() - c0) / ((time.perf_counter() - w0) * cores)
+        waited = time.perf_counter() - t0
+        if busy <= max_others or waited >= max_wait:
+            return {"others_before_percent": round(busy, 1), "waited_for_quiet_s": round(waited, 1),
+                    "quiet": busy <= max_others}
 
 
 def run(cmd: list[str], cwd: Path, timeout: float) -> None:
@@ -316,13 +405,17 @@ def markdown(doc: dict[str, Any]) -> str:
              "every item. Wall s: around the process(es), start-up included (Ray: starting and stopping a local "
              "Ray too); 'batch wall s' is the batch's own `wall_s`. Machine CPU s: the whole machine's busy time "
              "(`/proc/stat`) over the run, every process tree included (Ray's workers are children of the raylet, "
-             "not of the command), but also whatever else runs on the machine. Tree CPU s: "
-             "`getrusage(RUSAGE_CHILDREN)` around the command"
-             + (", with the benchmark a child subreaper (`PR_SET_CHILD_SUBREAPER`) that reaps Ray's orphaned "
-                "workers, so they are counted too" if doc.get("subreaper") else
-                " (not a subreaper here: Ray's workers are missing from it)")
+             "not of the command), but also whatever else runs on the machine. Tree CPU s: the command's own "
+             "process tree: `getrusage(RUSAGE_CHILDREN)` around it, plus the processes that rusage cannot see "
+             "because their parent ignores SIGCHLD (Ray's raylet: its workers and agents are reaped by the kernel "
+             "and their times dropped), sampled from `/proc` every 0.2 s"
+             + (", with the benchmark a child subreaper so that orphaned descendants are reaped (and counted) here"
+                if doc.get("subreaper") else "")
              + ". CPU ms/frame: tree CPU ÷ frames (machine CPU ÷ frames in brackets); others' CPU: the machine's "
-             "busy time not in the tree, as % of all cores (other sessions' load; it slows every row). Load: "
+             "busy time not in the tree, as % of all cores (other sessions' load; it slows every row)"
+             + (f"; before each row the benchmark waited (up to {doc.get('max_wait_s')} s) until other processes "
+                f"used at most {doc['max_others_percent']:g} % of the cores" if doc.get("max_others_percent", 100) < 100
+                else "") + ". Load: "
              "1-minute load average before → after the row.", ""]
     for workload, jobs in doc["workloads"].items():
         spec = doc["inputs"][workload]
@@ -396,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-warmup", action="store_true", help="skip the discarded warm-up runs")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (inputs, outputs, reports)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per command")
+    ap.add_argument("--max-others", type=float, default=20.0,
+                    help="before each measurement wait until other processes use at most this %% of all cores "
+                         "(default 20; 100: do not wait)")
+    ap.add_argument("--max-wait", type=float, default=180.0, help="longest wait for that, in seconds")
     ap.add_argument("--json", type=Path, help="default benchmarks/results/batch.json (--quick: a temp folder)")
     ap.add_argument("--markdown", type=Path, help="default benchmarks/results/batch.md (--quick: a temp folder)")
     args = ap.parse_args(argv)
@@ -445,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "batch", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
             "command": "python benchmarks/batch.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
             "workers": args.workers, "loop_items": loop_n, "subreaper": subreaper,
+            "max_others_percent": args.max_others, "max_wait_s": args.max_wait,
             "load_before": [round(x, 2) for x in os.getloadavg()],
             "inputs": {}, "workloads": {}}
         if "clips" in made:
@@ -459,12 +557,14 @@ def main(argv: list[str] | None = None) -> int:
                 for way in ways:
                     out = work / f"out-{workload}-{job}-{way}"
                     shutil.rmtree(out, ignore_errors=True)
-                    print(f"{workload} {job} {way} ...", file=sys.stderr, flush=True)
+                    quiet = wait_quiet(args.max_others, args.max_wait) if args.max_others < 100 else {}
+                    print(f"{workload} {job} {way} ... (others {quiet.get('others_before_percent', '?')} % of the "
+                          f"CPUs before; waited {quiet.get('waited_for_quiet_s', 0)} s)", file=sys.stderr, flush=True)
                     if way == "loop":
                         r = run_loop(job, items[:loop_n[workload]], out, work, args.timeout)
                     else:
                         r = run_batch(job, way, folder, items, out, work, args.workers, stills, args.timeout)
-                    results[way] = add_rates(r)
+                    results[way] = r = add_rates({**r, **quiet})
                     shutil.rmtree(out, ignore_errors=True)
                     print(f"  {r['items']} items, {r['frames']} frames in {r['process_wall_s']:.1f} s: "
                           f"{r['items_per_s']} items/s, {r['fps']} fps, {r['cpu_ms_per_frame']} CPU ms/frame, "

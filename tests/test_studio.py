@@ -207,3 +207,13 @@ def test_selfie_mode_shows_and_exports_person_masks_like_the_cli(tmp_path: Path)
     build(JobSpec.from_dict({"command": "segment", "input": str(photo_dir), "masks": str(cli),
                              "run": {"progress": False}}).check()).run()
     assert pngs(out) == pngs(cli) and len(pngs(out)) == 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model-dir", "no-such-dir"], "--model-dir no-such-dir: not a folder"),
+    (["missing.mp4"], "not found: missing.mp4"),
+])
+def test_studio_command_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    from tests.faults.conftest import assert_refused, rtseg
+
+    assert_refused(rtseg("studio", *args, cwd=tmp_path), 2, message)

@@ -125,7 +125,9 @@ class StudioSession:
     def info(self) -> dict[str, Any]:
         return {"session": self.id, "path": self.path, "frames": len(self.frames), "width": self.frames.width,
                 "height": self.frames.height, "fps": float(self.frames.info.fps), "model": self.model,
-                "objects": self.objects(), "busy": self.task, "propagated": len(self.propagated)}
+                "objects": self.objects(), "busy": self.task, "propagated": len(self.propagated),
+                "clicks": [{"frame": c.frame, "object": c.object, "points": c.points, "labels": c.labels,
+                            "box": c.box} for c in self.clicks]}
 
     def objects(self) -> list[int]:
         return self.interactive.obj_ids if self.interactive is not None else [1]

@@ -2,7 +2,8 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const PALETTE = [[0,0,0],[128,0,0],[0,128,0],[128,128,0],[0,0,128],[128,0,128],[0,128,128],[128,128,128]];
-const state = { session: null, info: null, frame: 0, object: 1, objects: [1], drag: null, clicks: [], events: null, last: 0 };
+const state = { session: null, info: null, frame: 0, object: 1, objects: [1], drag: null, clicks: [], events: null, last: 0,
+                propagated: false, dirty: new Set() };
 
 function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
 function status(text) { $("status").textContent = text; }
@@ -64,6 +65,7 @@ async function open(path) {
   if (state.session) navigator.sendBeacon(`/api/sessions/${state.session}/close`);
   const info = await api("POST", "/api/open", { path });
   state.session = info.session; state.info = info; state.clicks = []; state.last = 0;
+  state.propagated = false; state.dirty = new Set();
   state.objects = info.objects.length ? info.objects : [1]; state.object = state.objects[0];
   $("model").textContent = `${info.model} · ${info.width}x${info.height} · ${info.frames} frames`;
   $("slider").max = info.frames - 1; $("count").textContent = info.frames - 1;
@@ -92,7 +94,7 @@ function listen() {
 
 async function click(x, y, label) {
   const r = await api("POST", `/api/sessions/${state.session}/click`, { frame: state.frame, object: state.object, x, y, label });
-  state.clicks.push({ frame: state.frame, object: state.object, x, y, label });
+  state.clicks.push({ frame: state.frame, object: state.object, x, y, label }); state.dirty.add(state.frame);
   status(`mask in ${r.ms} ms`); refreshOverlay(); drawMarks();
 }
 
@@ -113,7 +115,7 @@ $("marks").addEventListener("mouseup", async (ev) => {
   if (d.moved) {
     const box = [Math.min(d.x, p.x), Math.min(d.y, p.y), Math.max(d.x, p.x), Math.max(d.y, p.y)];
     const r = await api("POST", `/api/sessions/${state.session}/box`, { frame: state.frame, object: state.object, box });
-    status(`mask in ${r.ms} ms`); refreshOverlay(); drawMarks();
+    status(`mask in ${r.ms} ms`); state.dirty.add(state.frame); refreshOverlay(); drawMarks();
   } else {
     await click(d.x, d.y, d.negative ? 0 : 1);
   }
@@ -131,7 +133,13 @@ $("clear").onclick = async () => {
   await api("POST", `/api/sessions/${state.session}/clear`, { object: state.object });
   state.clicks = state.clicks.filter((k) => k.object !== state.object); refreshOverlay(); drawMarks();
 };
-$("propagate").onclick = async () => { document.body.dataset.propagate = "running"; await api("POST", `/api/sessions/${state.session}/propagate`, {}); };
+$("propagate").onclick = async () => {
+  // the first time from the first clicked frame; after corrections, from the earliest corrected frame
+  const start = state.propagated && state.dirty.size ? Math.min(...state.dirty) : null;
+  document.body.dataset.propagate = "running";
+  await api("POST", `/api/sessions/${state.session}/propagate`, { start });
+  state.propagated = true; state.dirty.clear();
+};
 $("cancel").onclick = () => api("POST", `/api/sessions/${state.session}/cancel`);
 $("export").onclick = async () => {
   document.body.dataset.export = "running";
