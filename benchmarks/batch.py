@@ -396,6 +396,11 @@ def fmt(v: Any) -> str:
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     loop_n = doc["loop_items"]
+    quiet_note = ""
+    if doc.get("max_others_percent", 100) < 100:
+        quiet_note = (f"; before each row the benchmark waited (up to {doc['max_wait_s']:g} s) until other processes "
+                      f"used at most {doc['max_others_percent']:g} % of the cores († a row that started without "
+                      "that: the wait ran out)")
     lines = [f"# Batch throughput ({doc['date']})", "",
              f"`{doc['command']}` · {m['cpus']} CPUs · {m['platform']} · Python {m['python']} · "
              f"load average (1 min) {doc['load_before'][0]} before, {doc['load_after'][0]} after the benchmark", "",
@@ -413,9 +418,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 if doc.get("subreaper") else "")
              + ". CPU ms/frame: tree CPU ÷ frames (machine CPU ÷ frames in brackets); others' CPU: the machine's "
              "busy time not in the tree, as % of all cores (other sessions' load; it slows every row)"
-             + (f"; before each row the benchmark waited (up to {doc.get('max_wait_s')} s) until other processes "
-                f"used at most {doc['max_others_percent']:g} % of the cores" if doc.get("max_others_percent", 100) < 100
-                else "") + ". Load: "
+             + quiet_note + ". Load: "
              "1-minute load average before → after the row.", ""]
     for workload, jobs in doc["workloads"].items():
         spec = doc["inputs"][workload]
@@ -426,6 +429,7 @@ def markdown(doc: dict[str, Any]) -> str:
         for job, ways in jobs.items():
             for way, r in ways.items():
                 name = f"loop ({r['items']} items)" if way == "loop" else way
+                name += " †" if r.get("quiet") is False else ""
                 lines.append(f"| {name} | {job} | {r['items']} | {r['frames']} | {r['process_wall_s']:.2f} | "
                              f"{fmt(r.get('batch_wall_s'))} | {r['items_per_s']} | {r['fps']} | {r['tree_cpu_s']} | "
                              f"{r['machine_cpu_s']} | {fmt(r['cpu_ms_per_frame'])} "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = [load_frame(DATA / f"{i:05d}.jpg") for i in range(args.frames)]
     doc: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),
-                           "threads": args.threads, "command": "python benchmarks/sam2_interactive.py", "sizes": {}}
+                           "threads": args.threads, "sizes": {},
+                           "command": " ".join(["python benchmarks/sam2_interactive.py", *(argv or sys.argv[1:])])}
     with tempfile.TemporaryDirectory(prefix="rtseg-sam2-interactive-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             model_dir = getattr(args, f"model_dir_{size}", None)
