@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -125,12 +127,22 @@ def test_click_see_the_mask_propagate_and_export_in_a_real_browser(server: Any, 
         page.select_option("#export-kind", "masks")
         page.click("#export")
         page.wait_for_selector("body[data-export='done']", timeout=300_000)
+        clicks = json.loads(urllib.request.urlopen(f"{url}api/sessions/{sid}").read())["clicks"]
         assert errors == []
+        page.goto("about:blank")  # the page goes: its beacon closes its session on the server
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}api/sessions/{sid}")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("closing the page did not free its session")
         browser.close()
     # the click as the server received it (the browser's mouse lands on whole CSS pixels)
-    import json
-
-    [click] = json.loads(urllib.request.urlopen(f"{url}api/sessions/{sid}").read())["clicks"]
+    [click] = clicks
     assert abs(click["points"][0][0] - POINT[0]) < 3 and abs(click["points"][0][1] - POINT[1]) < 3
     cli = tmp_path / "cli"
     build(JobSpec.from_dict({"command": "track", "input": str(clip), "masks": str(cli), "run": {"progress": False},

@@ -147,7 +147,10 @@ $("export").onclick = async () => {
 };
 $("frame").onload = drawMarks;
 window.addEventListener("resize", drawMarks);
-window.addEventListener("beforeunload", () => { if (state.session) navigator.sendBeacon(`/api/sessions/${state.session}/close`); });
+// When the page goes (tab closed, reload, navigation) its session is closed on the server.
+function closeSession() { if (state.session) { navigator.sendBeacon(`/api/sessions/${state.session}/close`); state.session = null; } }
+window.addEventListener("pagehide", closeSession);
+window.addEventListener("beforeunload", closeSession);
 
 (async () => {
   const cfg = await api("GET", "/api/config");
