@@ -398,9 +398,11 @@ def markdown(doc: dict[str, Any]) -> str:
     loop_n = doc["loop_items"]
     quiet_note = ""
     if doc.get("max_others_percent", 100) < 100:
-        quiet_note = (f"; before each row the benchmark waited (up to {doc['max_wait_s']:g} s) until other processes "
-                      f"used at most {doc['max_others_percent']:g} % of the cores († a row that started without "
-                      "that: the wait ran out)")
+        quiet_note = (f"; before each row the benchmark waited (up to {doc['max_wait_s']:g} s) until other "
+                      f"processes used at most {doc['max_others_percent']:g} % of the cores, and a run during which "
+                      f"they took more was repeated up to {doc.get('retries', 0)} times; the least disturbed attempt "
+                      "is shown (all attempts: JSON `attempts`; † a row where others took more than that in every "
+                      "attempt)")
     lines = [f"# Batch throughput ({doc['date']})", "",
              f"`{doc['command']}` · {m['cpus']} CPUs · {m['platform']} · Python {m['python']} · "
              f"load average (1 min) {doc['load_before'][0]} before, {doc['load_after'][0]} after the benchmark", "",
@@ -429,7 +431,7 @@ def markdown(doc: dict[str, Any]) -> str:
         for job, ways in jobs.items():
             for way, r in ways.items():
                 name = f"loop ({r['items']} items)" if way == "loop" else way
-                name += " †" if r.get("quiet") is False else ""
+                name += " †" if r["others_cpu_percent"] > doc.get("max_others_percent", 100) else ""
                 lines.append(f"| {name} | {job} | {r['items']} | {r['frames']} | {r['process_wall_s']:.2f} | "
                              f"{fmt(r.get('batch_wall_s'))} | {r['items_per_s']} | {r['fps']} | {r['tree_cpu_s']} | "
                              f"{r['machine_cpu_s']} | {fmt(r['cpu_ms_per_frame'])} "
@@ -467,6 +469,34 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_way(args: argparse.Namespace, way: str, workload: str, job: str, folder: Path, items: list[Path],
+                stills: bool, loop_n: dict[str, int], work: Path) -> dict[str, Any]:
+    """One way on one workload and job. A run during which other processes took more than ``--max-others``
+    % of the CPUs is repeated (``--retries``); the least disturbed attempt is kept, every attempt listed."""
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(1 + (args.retries if args.max_others < 100 else 0)):
+        out = work / f"out-{workload}-{job}-{way}"
+        shutil.rmtree(out, ignore_errors=True)
+        quiet = wait_quiet(args.max_others, args.max_wait) if args.max_others < 100 else {}
+        print(f"{workload} {job} {way} #{attempt + 1} ... (others {quiet.get('others_before_percent', '?')} % of "
+              f"the CPUs before; waited {quiet.get('waited_for_quiet_s', 0)} s)", file=sys.stderr, flush=True)
+        if way == "loop":
+            r = run_loop(job, items[:loop_n[workload]], out, work, args.timeout)
+        else:
+            r = run_batch(job, way, folder, items, out, work, args.workers, stills, args.timeout)
+        r = add_rates({**r, **quiet})
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  {r['items']} items, {r['frames']} frames in {r['process_wall_s']:.1f} s: {r['items_per_s']} "
+              f"items/s, {r['fps']} fps, {r['cpu_ms_per_frame']} CPU ms/frame, others {r['others_cpu_percent']} %, "
+              f"load {r['load_before'][0]} -> {r['load_after'][0]}", file=sys.stderr, flush=True)
+        attempts.append(r)
+        if r["others_cpu_percent"] <= args.max_others:
+            break
+    best = min(attempts, key=lambda a: a["others_cpu_percent"])
+    best["attempts"] = [{k: a[k] for k in ("process_wall_s", "items_per_s", "others_cpu_percent")} for a in attempts]
+    return best
+
+
 # -- main ------------------------------------------------------------------------------------------------
 
 
@@ -497,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="before each measurement wait until other processes use at most this %% of all cores "
                          "(default 20; 100: do not wait)")
     ap.add_argument("--max-wait", type=float, default=180.0, help="longest wait for that, in seconds")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="repeat a run during which other processes took more than --max-others %% (default 2)")
     ap.add_argument("--json", type=Path, help="default benchmarks/results/batch.json (--quick: a temp folder)")
     ap.add_argument("--markdown", type=Path, help="default benchmarks/results/batch.md (--quick: a temp folder)")
     args = ap.parse_args(argv)
@@ -546,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "batch", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(),
             "command": "python benchmarks/batch.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
             "workers": args.workers, "loop_items": loop_n, "subreaper": subreaper,
-            "max_others_percent": args.max_others, "max_wait_s": args.max_wait,
+            "max_others_percent": args.max_others, "max_wait_s": args.max_wait, "retries": args.retries,
             "load_before": [round(x, 2) for x in os.getloadavg()],
             "inputs": {}, "workloads": {}}
         if "clips" in made:
@@ -559,20 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             for job in jobs:
                 results: dict[str, Any] = {}
                 for way in ways:
-                    out = work / f"out-{workload}-{job}-{way}"
-                    shutil.rmtree(out, ignore_errors=True)
-                    quiet = wait_quiet(args.max_others, args.max_wait) if args.max_others < 100 else {}
-                    print(f"{workload} {job} {way} ... (others {quiet.get('others_before_percent', '?')} % of the "
-                          f"CPUs before; waited {quiet.get('waited_for_quiet_s', 0)} s)", file=sys.stderr, flush=True)
-                    if way == "loop":
-                        r = run_loop(job, items[:loop_n[workload]], out, work, args.timeout)
-                    else:
-                        r = run_batch(job, way, folder, items, out, work, args.workers, stills, args.timeout)
-                    results[way] = r = add_rates({**r, **quiet})
-                    shutil.rmtree(out, ignore_errors=True)
-                    print(f"  {r['items']} items, {r['frames']} frames in {r['process_wall_s']:.1f} s: "
-                          f"{r['items_per_s']} items/s, {r['fps']} fps, {r['cpu_ms_per_frame']} CPU ms/frame, "
-                          f"load {r['load_before'][0]} -> {r['load_after'][0]}", file=sys.stderr, flush=True)
+                    results[way] = measure_way(args, way, workload, job, folder, items, stills, loop_n, work)
                 if "loop" in results:
                     for r in results.values():
                         r["vs_loop"] = round(r["items_per_s"] / results["loop"]["items_per_s"], 2)

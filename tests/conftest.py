@@ -40,6 +40,15 @@ def read_mask(path: Path) -> np.ndarray:
     return m
 
 
+def png_hashes(folder: Path) -> dict[str, str]:
+    """Every PNG below ``folder`` (path relative to it → sha256 of its bytes), for byte-for-byte comparisons;
+    the batch's resume records are left out."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.png")) if ".rtseg-batch" not in p.parts}
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0

@@ -3,7 +3,6 @@ export, frames from the SAM 2 notebook video."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import time
@@ -22,6 +21,7 @@ from fastapi.testclient import TestClient
 from rtseg.jobs.build import build
 from rtseg.jobs.spec import JobSpec
 from rtseg.studio.app import create_app
+from tests.conftest import png_hashes as pngs
 from tests.sam2_conftest import SAM2_DATA
 
 CLICK = {"frame": 0, "object": 1, "x": 210.0, "y": 350.0, "label": 1}
@@ -61,10 +61,6 @@ def overlay_alpha(client: TestClient, sid: str, frame: int) -> np.ndarray:
     r = client.get(f"/api/sessions/{sid}/overlay/{frame}.png")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     return np.asarray(Image.open(io.BytesIO(r.content)))[..., 3]
-
-
-def pngs(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.png"))}
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ propagate, export the masks and compare them with ``rtseg track`` on the same cl
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from PIL import Image
 
 from rtseg.jobs.build import build
 from rtseg.jobs.spec import JobSpec
+from tests.conftest import png_hashes as pngs
 from tests.sam2_conftest import SAM2_DATA
 
 pytestmark = pytest.mark.slow
@@ -72,10 +72,6 @@ def server(sam2_model_dir: Path, tmp_path: Path) -> Any:
     except subprocess.TimeoutExpired:
         proc.kill()
     assert proc.returncode is not None
-
-
-def pngs(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.png"))}
 
 
 def test_click_see_the_mask_propagate_and_export_in_a_real_browser(server: Any, sam2_model_dir: Path,

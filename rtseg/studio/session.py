@@ -26,7 +26,7 @@ from rtseg.jobs.build import Devices, build
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.sam2.interactive import InteractiveSession
 from rtseg.segment.sam2.segmenter import to_mask_result
-from rtseg.segment.sam2.tracker import Sam2Tracker, TrackResult
+from rtseg.segment.sam2.tracker import Sam2Tracker
 from rtseg.sinks.images import davis_palette
 from rtseg.studio.media import FrameStore
 
@@ -74,8 +74,7 @@ class StoredMasks:
     def open(self, info: StreamInfo | None = None) -> None: ...
 
     def segment(self, frame: Frame) -> MaskResult | None:
-        r = self.session.frame_masks(frame.index)
-        return to_mask_result(TrackResult(r.frame_idx, r.obj_ids, r.low_res_logits, r.video_logits, r.object_scores))
+        return to_mask_result(self.session.frame_masks(frame.index))
 
     def reset(self) -> None: ...
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 from pathlib import Path
@@ -13,18 +12,13 @@ import rtseg
 from rtseg.jobs.build import build
 from rtseg.jobs.spec import JobSpec
 from tests.batch.conftest import finish, partials, read_report, start_cli, statuses, wait_until
+from tests.conftest import png_hashes as pngs
 from tests.faults.conftest import rtseg as run_rtseg
 
 pytestmark = pytest.mark.slow
 
 SIX_STATUSES = {"dog.mp4": "ok", "coffee.mp4": "ok", "broken.mp4": "failed", "lucia": "ok", "dance-twirl": "ok",
                 "photos": "ok"}
-
-
-def pngs(folder: Path) -> dict[str, str]:
-    """Every PNG below ``folder`` (relative name → sha256 of its bytes)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.png")) if ".rtseg-batch" not in p.parts}
 
 
 def test_local_and_ray_write_the_same_masks_as_one_job_per_item(six: Path, segment_job: Path, tmp_path: Path) -> None:

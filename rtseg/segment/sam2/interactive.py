@@ -27,12 +27,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from rtseg.errors import ConfigError
-from rtseg.segment.sam2.tracker import NO_OBJ_SCORE, Sam2Tracker, _Features, _Memory, _Object
+from rtseg.segment.sam2.tracker import NO_OBJ_SCORE, Sam2Tracker, TrackResult, _Features, _Memory, _Object
 
 FrameReader = Callable[[int], np.ndarray]
 """Frame index → RGB uint8 (H, W, 3): frames are read when needed, never all held."""
@@ -87,30 +86,6 @@ class FeatureCache:
     def clear(self) -> None:
         self._items.clear()
         self.bytes = 0
-
-
-@dataclass
-class FrameMasks:
-    """Every object's output on one frame, in ``obj_ids`` order."""
-
-    frame_idx: int
-    obj_ids: list[int]
-    low_res_logits: np.ndarray
-    """(objects, 1, S/4, S/4) float32: SAM 2's ``pred_masks`` (-1024 for an object with no output here)."""
-    object_scores: np.ndarray
-    """(objects,) object-presence logits."""
-    video_logits: np.ndarray
-    """(objects, H, W) float32 at the video's resolution, as the predictor returns them."""
-
-    @property
-    def masks(self) -> np.ndarray:
-        return self.video_logits > 0
-
-    def id_map(self) -> np.ndarray:
-        """(H, W) uint8 object ids (0 background), as ``rtseg track --masks`` writes them."""
-        from rtseg.frame import ObjectMasks
-
-        return ObjectMasks(list(self.obj_ids), self.video_logits, self.object_scores).id_map()
 
 
 class InteractiveSession:
@@ -211,7 +186,7 @@ class InteractiveSession:
 
     def add_points(self, frame: int, obj_id: int, points: Sequence[Sequence[float]] | np.ndarray,
                    labels: Sequence[int] | np.ndarray, *, box: Sequence[float] | None = None,
-                   clear_old_points: bool = True) -> FrameMasks:
+                   clear_old_points: bool = True) -> TrackResult:
         """Clicks (label 1 include, 0 exclude, video pixels) and/or a box for one object on one frame;
         every object's masks on that frame, at once (``add_new_points_or_box``)."""
         with self.lock:
@@ -257,10 +232,10 @@ class InteractiveSession:
             self._temp[obj.obj_id][frame] = (_Memory(None, ptr, low, score), is_cond)
             return self.frame_masks(frame)
 
-    def add_box(self, frame: int, obj_id: int, box: Sequence[float]) -> FrameMasks:
+    def add_box(self, frame: int, obj_id: int, box: Sequence[float]) -> TrackResult:
         return self.add_points(frame, obj_id, np.zeros((0, 2)), np.zeros((0,)), box=box)
 
-    def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> FrameMasks:
+    def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> TrackResult:
         """A mask (bool, video resolution) for one object on one frame (``add_new_mask``)."""
         with self.lock:
             self._check_frame(frame)
@@ -317,7 +292,7 @@ class InteractiveSession:
             return entry[0]
         return obj.cond.get(frame) or obj.non_cond.get(frame)
 
-    def frame_masks(self, frame: int) -> FrameMasks:
+    def frame_masks(self, frame: int) -> TrackResult:
         """What every object has on ``frame`` now (a prompt's result, or a propagated one)."""
         side = 4 * self.tracker._e
         lows, scores = [], []
@@ -331,8 +306,9 @@ class InteractiveSession:
                 scores.append(out.object_score.reshape(-1)[0])
         low = np.concatenate(lows) if lows else np.zeros((0, 1, side, side), np.float32)
         self.video_hw  # noqa: B018 - sets the tracker's output size
-        return FrameMasks(frame, self.obj_ids, low, np.asarray(scores, np.float32).reshape(-1),
-                          self.tracker.to_video_resolution(low))
+        return TrackResult(frame_idx=frame, obj_ids=self.obj_ids, low_res_logits=low,
+                           video_logits=self.tracker.to_video_resolution(low),
+                           object_scores=np.asarray(scores, np.float32).reshape(-1))
 
     def has_result(self, frame: int) -> bool:
         return any(self._output(obj, frame) is not None for obj in self._objects.values())
@@ -358,7 +334,7 @@ class InteractiveSession:
                 obj.non_cond.pop(frame, None)
 
     def propagate(self, start: int | None = None, *, end: int | None = None,
-                  cancel: threading.Event | None = None) -> Iterator[FrameMasks]:
+                  cancel: threading.Event | None = None) -> Iterator[TrackResult]:
         """Track every object from ``start`` (default: the first prompted frame) to ``end`` (default:
         the last frame), yielding each frame's masks; ``cancel`` (or leaving the loop) stops between frames."""
         with self.lock:
