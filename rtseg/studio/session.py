@@ -98,6 +98,7 @@ class StudioSession:
         self.cancel = threading.Event()
         self.worker: threading.Thread | None = None
         self.task: str | None = None
+        self._task_lock = threading.Lock()
         self.propagated: set[int] = set()
         self.last_used = time.monotonic()
         self._selfie: Any = None
@@ -229,10 +230,11 @@ class StudioSession:
     # -- long work -----------------------------------------------------------------------------------
 
     def _start(self, name: str, work: Any) -> None:
-        if self.task is not None:
-            raise ConfigError(f"busy ({self.task}): cancel it or wait")
+        with self._task_lock:  # one long task at a time, whichever request thread asks
+            if self.task is not None:
+                raise ConfigError(f"busy ({self.task}): cancel it or wait")
+            self.task = name
         self.cancel.clear()
-        self.task = name
 
         def run() -> None:
             try:
