@@ -111,7 +111,7 @@ def _walk(root: Path, stills: bool, exclude: list[Path]) -> list[FoundInput]:
         names = sorted(f for f in files if not f.startswith("."))
         images = [n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
         if images and not stills:
-            rel = here.relative_to(root) if here != root else PurePath(root.name)
+            rel = here.relative_to(root) if here != root else PurePath(root.resolve().name)
             found.append(FoundInput(here, rel, InputKind.SEQUENCE, origin=str(root)))
         for name in names:
             path = here / name

@@ -145,3 +145,11 @@ def test_bad_batch_arguments_are_one_line_errors(tree_in: Path, tmp_path: Path, 
     (tmp_path / "j.toml").write_text('command = "blur"\n')
     ended = rtseg("batch", *args, "--job", "j.toml", "--out", "out", cwd=tmp_path)
     assert_refused(ended, 2, message)
+
+
+def test_an_image_folder_given_as_dot_keeps_its_own_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seq = tmp_path / "frames"
+    touch(seq / "00000.jpg")
+    monkeypatch.chdir(seq)
+    got = outputs({"command": "segment"}, ["."], tmp_path / "out")
+    assert list(got.values()) == [["frames"]]  # not the output folder itself
