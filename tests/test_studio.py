@@ -121,6 +121,7 @@ def test_cancel_stops_propagation_between_frames(sam2_client: TestClient, tmp_pa
     c.post(f"/api/sessions/{sid}/click", json=CLICK)
     c.post(f"/api/sessions/{sid}/propagate", json={})
     seen: list[dict[str, Any]] = []
+    at_cancel = None
     with c.stream("GET", f"/api/sessions/{sid}/events") as r:
         for line in r.iter_lines():
             if not line.startswith("data: "):
@@ -128,11 +129,11 @@ def test_cancel_stops_propagation_between_frames(sam2_client: TestClient, tmp_pa
             event = json.loads(line[6:])
             seen.append(event)
             if event["type"] == "progress" and event["done"] == 2:
-                c.post(f"/api/sessions/{sid}/cancel")
+                at_cancel = c.post(f"/api/sessions/{sid}/cancel").json()["propagated"]
             if event["type"] in ("cancelled", "done", "error"):
                 break
-    assert seen[-1]["type"] == "cancelled"
-    assert seen[-1]["done"] <= 3  # at most the frame in flight when the cancel came
+    assert seen[-1]["type"] == "cancelled" and at_cancel is not None
+    assert seen[-1]["done"] <= at_cancel + 1 < 40  # at most the frame in flight when the cancel came
     assert c.get(f"/api/sessions/{sid}").json()["propagated"] == seen[-1]["done"]
 
 

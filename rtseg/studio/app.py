@@ -196,7 +196,7 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
     async def cancel(sid: str) -> dict[str, Any]:
         session = studio.get(sid)
         session.cancel.set()
-        return {"cancelling": session.task}
+        return {"cancelling": session.task, "propagated": len(session.propagated)}
 
     @app.post("/api/sessions/{sid}/export", status_code=202)
     async def export(sid: str, body: ExportBody) -> dict[str, Any]:
