@@ -74,7 +74,7 @@ def remove_partials(tasks: list[ItemTask]) -> None:
 
 def _local_worker(conn: Connection, number: int) -> None:
     """A worker process: items in, rows out; frames done reported as it goes."""
-    from rtseg.graph.memory import limit_malloc_arenas
+    from rtseg.graph.memory import tune_malloc
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the batch's to handle
 
@@ -82,7 +82,7 @@ def _local_worker(conn: Connection, number: int) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, abort)  # the batch's abort: the running item removes its partial outputs
-    limit_malloc_arenas()
+    tune_malloc()
     runner = ItemRunner(worker_name("local", number))
     try:
         conn.send(("ready", runner.name))
@@ -224,9 +224,9 @@ class RayWorker:
     """A Ray actor's body: one :class:`ItemRunner` (models loaded once) per actor process."""
 
     def __init__(self, number: int) -> None:
-        from rtseg.graph.memory import limit_malloc_arenas
+        from rtseg.graph.memory import tune_malloc
 
-        limit_malloc_arenas()
+        tune_malloc()
         self.runner = ItemRunner(worker_name("ray", number))
 
     def run(self, task: ItemTask) -> ReportRow:

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
 from rtseg.errors import RtsegError
-from rtseg.graph.memory import limit_malloc_arenas
+from rtseg.graph.memory import tune_malloc
 from rtseg.version import __version__
 
 app = typer.Typer(
@@ -110,7 +110,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: list[str] | None = None) -> None:
     """The ``rtseg`` entry point: usage errors are one line on stderr with exit code 2."""
     warnings.showwarning = _show_warning
-    limit_malloc_arenas()  # before the pipeline's threads start: flat RSS on long runs
+    tune_malloc()  # before the pipeline's threads start: flat RSS on long runs, no page faults per frame
     try:
         register_commands()
         # Without standalone mode click returns (not raises) the code of a typer.Exit from a command.

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from rtseg.effects.composite import blend
+from rtseg.imaging import shrink
 
 LOW_RES_SIGMA = 3.0
 """Blur sigma applied at the reduced resolution; the downscale factor supplies the rest."""
@@ -31,7 +32,8 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
     """A blurred background of ``image`` at full size, with sigma ≈ ``strength`` pixels.
 
     The blur runs on a copy downscaled by about ``strength / 3`` (a 720p frame at strength 25 is
-    blurred at 160x90), which is what makes strong blur cheap. The factor is snapped to a whole
+    blurred at 160x90, shrunk by :func:`~rtseg.imaging.shrink`), which is what makes strong blur
+    cheap. The factor is snapped to a whole
     number that divides the frame size when one is within 25 % (:func:`block_factor`), which keeps
     ``INTER_AREA`` on OpenCV's block-average path (≈3x cheaper than a fractional factor: 8 rather
     than 8.33 at 720p, strength 25); the small-scale sigma absorbs the difference. With ``halo_free``
@@ -44,9 +46,9 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
     factor = block_factor(w, h, max(1.0, min(4.0, strength / 1.5), strength / LOW_RES_SIGMA))
     sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
     sigma = strength / factor
-    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = shrink(image, sw, sh)
     if halo_free:
-        weight = 1.0 - cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
+        weight = 1.0 - shrink(alpha, sw, sh)
         num = cv2.GaussianBlur(small.astype(np.float32) * weight[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(weight, (0, 0), sigma)
         plain = cv2.GaussianBlur(small, (0, 0), sigma).astype(np.float32)

@@ -26,3 +26,38 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     except OSError:
         return False
     return bool(libc.mallopt(M_ARENA_MAX, arenas))
+
+
+MMAP_THRESHOLD = 32 * 1024 * 1024
+TRIM_THRESHOLD = 128 * 1024 * 1024
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory() -> bool:
+    """Keep freed frame buffers in the process instead of handing them back to the kernel; True if set.
+
+    A pipeline allocates and frees several frame-sized arrays per frame (decoded image, alpha,
+    blurred background, composite, encoder planes). With glibc's defaults, large blocks come from
+    ``mmap`` or are trimmed off the heap when freed, so every frame pays for page faults and the
+    zeroing of fresh pages (``clear_page_erms`` is a visible share of a 720p blur's kernel time).
+    This serves blocks up to 32 MiB from the heap and keeps up to 128 MiB of free heap: ``rtseg
+    blur`` on the 720p juggle clip spends about 1 ms of CPU less per frame (20.9 → 19.8 ms,
+    alternating runs). The cost: up to 128 MiB the pipeline freed stays in the resident set. A no-op
+    off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` is set (the user's
+    choice wins).
+    """
+    if (os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_")
+            or not sys.platform.startswith("linux")):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def tune_malloc() -> None:
+    """Both settings, as the ``rtseg`` command and batch workers apply them before any thread starts."""
+    limit_malloc_arenas()
+    keep_freed_memory()

@@ -333,16 +333,20 @@ class Pipeline:
                                         name=f"outputs->{k.name}") for k in sinks]
         opened = self._open_all()
         q = self.queues
-        threads = [threading.Thread(target=self._run_source, args=(q[0],), name=f"rtseg-{self.source.name}")]
+        account = self.stats.cpu_accounted
+        threads = [threading.Thread(target=account(self.source.name, self._run_source), args=(q[0],),
+                                    name=f"rtseg-{self.source.name}")]
         for i, stage in enumerate(self.stages):
-            threads.append(threading.Thread(target=self._run_process, args=(stage, q[i], q[i + 1]),
+            threads.append(threading.Thread(target=account(stage.name, self._run_process), args=(stage, q[i], q[i + 1]),
                                             name=f"rtseg-{stage.name}"))
         if len(sinks) > 1:
-            threads.append(threading.Thread(target=self._run_tee, args=(q[-1], sink_queues), name="rtseg-outputs"))
+            threads.append(threading.Thread(target=account("outputs", self._run_tee), args=(q[-1], sink_queues),
+                                            name="rtseg-outputs"))
         for i, (k, kq) in enumerate(zip(sinks, sink_queues, strict=True)):
-            threads.append(threading.Thread(target=self._run_sink, args=(k, kq, i == 0), name=f"rtseg-{k.name}"))
+            threads.append(threading.Thread(target=account(k.name, self._run_sink), args=(k, kq, i == 0),
+                                            name=f"rtseg-{k.name}"))
         worker_stop = threading.Event()
-        workers = [(stage, w, threading.Thread(target=self._run_worker, args=(stage, w, worker_stop),
+        workers = [(stage, w, threading.Thread(target=account(w.name, self._run_worker), args=(stage, w, worker_stop),
                                                name=f"rtseg-{stage.name}-{w.name}", daemon=True))
                    for stage in [*opened, self.controls] for w in stage.workers()]
         for t in threads:

@@ -8,13 +8,16 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 
 from rtseg.errors import SinkError
+
+P = ParamSpec("P")
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -55,6 +58,8 @@ class RunStats:
     """Optional outputs that failed and ended alone (name: the error)."""
     size_changes: int = 0
     """Frames the source delivered at another size than its stream info (scaled back)."""
+    thread_cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each pipeline thread used (its own ``thread_time``; native threads of libraries not included)."""
     extra: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
@@ -67,6 +72,27 @@ class RunStats:
     def stop(self) -> None:
         self.duration_s = time.perf_counter() - self._t0
         self.cpu_seconds = process_cpu_seconds() - self._cpu0
+
+    def cpu_accounted(self, name: str, fn: Callable[P, None]) -> Callable[P, None]:
+        """``fn`` run in a thread, its CPU time added to :attr:`thread_cpu_s` under ``name`` when it ends."""
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            c0 = time.thread_time()
+            try:
+                fn(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - c0
+                with self._lock:
+                    self.thread_cpu_s[name] = self.thread_cpu_s.get(name, 0.0) + spent
+        return run
+
+    def cpu_breakdown_ms(self) -> dict[str, float]:
+        """CPU milliseconds per output frame by thread, plus ``other``: the rest of the process's CPU
+        over the run (the libraries' own threads: decoder, encoder and model thread pools; the GC)."""
+        n = max(1, self.frames_out)
+        out = {name: round(1000.0 * s / n, 3) for name, s in self.thread_cpu_s.items()}
+        out["other"] = round(max(0.0, 1000.0 * (self.cpu_seconds - sum(self.thread_cpu_s.values())) / n), 3)
+        out["total"] = round(1000.0 * self.cpu_seconds / n, 3)
+        return out
 
     def record_stage(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -110,6 +136,7 @@ class RunStats:
             "latency_ms": percentiles_ms(self.latencies),
             "stages": stages,
             "cpu_percent": round(self.cpu_percent, 1),
+            "cpu_ms_per_frame": self.cpu_breakdown_ms() if self.duration_s > 0 else {},
             "max_rss_mb": round(max_rss_mb(), 1),
         }
         if self.size_changes:

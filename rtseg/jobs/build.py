@@ -55,6 +55,7 @@ from rtseg.jobs.segmenters import (
 )
 from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind, SchedulePolicy
 from rtseg.segment.base import EveryKth, NewestFrame, Segmenter
+from rtseg.segment.gate import ChangeGate, GateOptions
 from rtseg.segment.registry import create_segmenter
 from rtseg.segment.stage import SegmentStage
 from rtseg.sinks import EncoderSettings, MaskSink, NullSink, ObjectFilesSink, PngFolderSink, VideoFileSink
@@ -338,6 +339,18 @@ def source_late_drops(source: SourceStage) -> int:
 # -- the builder -------------------------------------------------------------------------------------
 
 
+LIVE_GATE = 4.0
+"""The change gate's default threshold for live jobs (grey levels; :mod:`rtseg.segment.gate`)."""
+
+
+def change_gate(spec: JobSpec, *, live: bool) -> ChangeGate | None:
+    """The spec's change gate: selfie models only (a tracker needs every frame it is given)."""
+    threshold = spec.mask.gate if spec.mask.gate is not None else (LIVE_GATE if live else 0.0)
+    if not threshold or not uses_mask_path(spec):
+        return None
+    return ChangeGate(GateOptions(threshold=threshold, max_skip=spec.mask.gate_max_skip))
+
+
 def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCallback | None = None,
           on_start: StartCallback | None = None) -> JobPipeline:
     """Turn a checked :class:`JobSpec` into a pipeline, ready to ``run()`` or iterate with ``frames()``.
@@ -375,18 +388,21 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
         wait = sched.max_wait_ms / 1000 if sched.max_wait_ms is not None else (
             0.0 if spec.model.tracks_objects else 0.02)
         warmup = devices.segmenter is None and not spec.model.tracks_objects
-        segment = SegmentStage(segmenter, NewestFrame(wait, sched.max_in_queue, warmup), prepare=carry.prepare)
+        segment = SegmentStage(segmenter, NewestFrame(wait, sched.max_in_queue, warmup), prepare=carry.prepare,
+                               gate=change_gate(spec, live=True))
         stages = [segment, carry]
     else:
         k = spec.mask.infer_every
-        segment = SegmentStage(segmenter, EveryKth(k), upsample=not mask_path)
+        gate = change_gate(spec, live=False)
+        segment = SegmentStage(segmenter, EveryKth(k), upsample=not mask_path, gate=gate)
         stages = [segment]
         if mask_path:
             stages.append(MaskStage(smoothing_options(spec.mask), refine_options(spec.mask),
-                                    pass_through_missing=k > 1))
-        if k > 1:
+                                    pass_through_missing=k > 1 or gate is not None))
+        if k > 1 or gate is not None:
+            span = k * (spec.mask.gate_max_skip + 1) if gate is not None else k  # frames a mask may be carried
             carry = CarryStage(live=False, options=CarryOptions(flow_width=c.flow_width), mask_width=c.mask_width,
-                               blend_frames=c.blend_frames, history=max(2, min(c.history, k + 1)))
+                               blend_frames=c.blend_frames, history=max(2, min(c.history, span + 1)))
             stages.append(carry)
     composite: CompositeStage | None = None
     fx: SwitchableEffect | None = None
@@ -451,6 +467,10 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
     if p.carry is not None:
         stats.extra["carry"] = {"age_frames": age_percentiles(p.carry.ages), "keys": p.carry.keys,
                                 "carried_frames": p.carry.carried_frames}
+    if seg.gate is not None:
+        g = seg.gate
+        stats.extra["gate"] = {"threshold": g.options.threshold, "max_skip": g.options.max_skip,
+                               "segmented": g.runs, "skipped": g.skipped}
     if not spec.live:
         return
     late = source_late_drops(p.source)
@@ -464,6 +484,7 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
     live: dict[str, Any] = {
         "segmented": seg.limiter.processed,
         "not_segmented": seg.limiter.dropped,
+        "unchanged": seg.gate.skipped if seg.gate is not None else 0,
         "stale_masks": seg.stale_masks,
         "fail_closed_frames": comp.fail_closed_frames,
         "mask_age_ms": percentiles_ms(comp.mask_ages),

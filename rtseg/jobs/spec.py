@@ -189,6 +189,8 @@ class ModelSpec(_Strict):
     """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
     provider: str = "auto"
     """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
+    runtime: str = "auto"
+    """Selfie: what runs the model: auto (LiteRT if installed) | litert | mediapipe."""
     prompts: list[PromptSpec] = Field(default_factory=list)
     prompts_file: str | None = None
     """SAM 2: a JSON list of prompts ({"frame", "object", "points", "labels", "box", "mask"})."""
@@ -199,6 +201,14 @@ class ModelSpec(_Strict):
         from rtseg.segment.registry import model_entry
 
         model_entry(v)
+        return v
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        from rtseg.segment.selfie import SelfieRuntime
+
+        _enum(SelfieRuntime, v)
         return v
 
     @field_validator("provider")
@@ -256,6 +266,12 @@ class MaskSpec(_Strict):
     refine_scale: Int = Field(4, ge=1, le=16)
     infer_every: Int = Field(1, ge=1, le=1000)
     """Files: run the model on every K-th frame only; optical flow moves the mask onto the frames between."""
+    gate: Num | None = Field(None, ge=0, le=255)
+    """Selfie models: skip the model on a frame when no region (16x9 grid) changed by more than this
+    many grey levels since the last segmented frame; the mask is carried onto it. 0: off; unset:
+    4 live, off for files."""
+    gate_max_skip: Int = Field(15, ge=0, le=1000)
+    """Frames in a row the gate may skip."""
     carry: CarrySpec = Field(default_factory=CarrySpec)
 
     @field_validator("smoothing")
@@ -646,8 +662,10 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
     prompt = d.pop("prompt", None)
     if isinstance(prompt, dict):
         if prompt.get("points") or prompt.get("box") is not None:
-            section("model").setdefault("prompts", []).append(
-                {k: v for k, v in prompt.items() if k in ("points", "labels", "box")})
+            prompts = section("model").setdefault("prompts", [])
+            if not isinstance(prompts, list):
+                raise ConfigError("'model.prompts' must be a list of prompts")
+            prompts.append({k: v for k, v in prompt.items() if k in ("points", "labels", "box")})
         unknown = set(prompt) - {"points", "labels", "box"}
         if unknown:
             raise ConfigError(f"unknown key 'prompt.{sorted(unknown)[0]}'")

@@ -38,6 +38,8 @@ class ModelOptions:
     """SAM 2: ONNX Runtime intra-op threads (None: its default)."""
     provider: str = "auto"
     """SAM 2: ONNX Runtime execution provider, ``auto | tensorrt | cuda | cpu``."""
+    runtime: str = "auto"
+    """Selfie: ``auto | litert | mediapipe`` (see :class:`~rtseg.segment.selfie.SelfieRuntime`)."""
     prompts: tuple[Prompt, ...] = ()
     feed: PromptFeed | None = field(default=None, compare=False)
     live: bool = False
@@ -61,8 +63,8 @@ def _selfie(variant: SelfieVariant) -> Callable[[ModelOptions], Segmenter]:
 
         if o.roi:
             return RoiSegmenter(variant, margin=o.roi_margin, redetect_every=o.redetect_every, model_path=o.file,
-                                model_sha256=o.sha256)
-        return SelfieSegmenter(variant, model_path=o.file, model_sha256=o.sha256)
+                                model_sha256=o.sha256, runtime=o.runtime)
+        return SelfieSegmenter(variant, model_path=o.file, model_sha256=o.sha256, runtime=o.runtime)
 
     return create
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from rtseg.frame import Frame, MaskResult, StreamInfo
-from rtseg.segment.selfie import SelfieSegmenter, SelfieVariant
+from rtseg.segment.selfie import SelfieRuntime, SelfieSegmenter, SelfieVariant
 
 WORK_LONG_SIDE = 480
 """Masks are assembled at most this wide/tall; the mask stage upsamples to the frame once.
@@ -82,14 +82,15 @@ class RoiSegmenter:
     """
 
     def __init__(self, variant: SelfieVariant | str = SelfieVariant.AUTO, *, margin: float = 0.15,
-                 redetect_every: int = 15, model_path: str | None = None, model_sha256: str | None = None) -> None:
+                 redetect_every: int = 15, model_path: str | None = None, model_sha256: str | None = None,
+                 runtime: SelfieRuntime | str = SelfieRuntime.AUTO) -> None:
         self.variant = SelfieVariant(variant)
         self.margin = margin
         self.redetect_every = max(1, redetect_every)
         self.name = "selfie" if self.variant is SelfieVariant.AUTO else f"selfie-{self.variant.value}"
-        self._full = SelfieSegmenter(self.variant, model_path, model_sha256)
+        self._full = SelfieSegmenter(self.variant, model_path, model_sha256, runtime=runtime)
         crop_variant = SelfieVariant.SQUARE if model_path is None else self.variant
-        self._crop = SelfieSegmenter(crop_variant, model_path, model_sha256)
+        self._crop = SelfieSegmenter(crop_variant, model_path, model_sha256, runtime=runtime)
         self._prev: np.ndarray | None = None
         self._since_full = 0
         self.stats = RoiStats()

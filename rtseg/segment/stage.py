@@ -24,6 +24,7 @@ from rtseg.graph.queues import Stopped
 from rtseg.graph.stage import ProcessStage, Worker
 from rtseg.imaging import upsample_alpha
 from rtseg.segment.base import EveryKth, NewestFrame, Schedule, Segmenter
+from rtseg.segment.gate import ChangeGate
 
 Prepare = Callable[[int, np.ndarray], object | None]
 
@@ -40,8 +41,10 @@ class SegmentStage(ProcessStage):
     name = "segment"
 
     def __init__(self, segmenter: Segmenter, schedule: Schedule | None = None, *, upsample: bool = True,
-                 prepare: Prepare | None = None) -> None:
+                 prepare: Prepare | None = None, gate: ChangeGate | None = None) -> None:
         self.segmenter = segmenter
+        self.gate = gate
+        """Skip the model on frames that did not change (:mod:`rtseg.segment.gate`); None: every frame."""
         self.schedule: Schedule = schedule or EveryKth()
         self.upsample = upsample
         self.prepare = prepare
@@ -88,6 +91,8 @@ class SegmentStage(ProcessStage):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self, info: StreamInfo) -> None:
+        if self.gate is not None:
+            self.gate.reset()
         self.segmenter.open(info)
         self._open = True
         self._size = info.size
@@ -123,8 +128,8 @@ class SegmentStage(ProcessStage):
             return self._process_live(frame)
         schedule = self.schedule
         assert isinstance(schedule, EveryKth)
-        if frame.index % schedule.k:
-            frame.alpha = None
+        if frame.index % schedule.k or (self.gate is not None and not self.gate.check(frame.image)):
+            frame.alpha = None  # the carry stage moves the last mask onto it
             return frame
         result = self._run(frame)
         if result is None:
@@ -173,9 +178,14 @@ class SegmentStage(ProcessStage):
         if self._last_offered is not None and 0 <= frame.index - self._last_offered < interval:
             self.interval_skipped += 1
             return False
+        gate = self.gate
+        if gate is not None and not gate.check(frame.image, commit=False):
+            return False  # nothing changed: the newest mask goes on, moved by the carry stage
         admitted = self.limiter.offer(frame) is Admission.IN_FLIGHT
         if admitted:
             self._last_offered = frame.index
+            if gate is not None and gate.pending is not None:
+                gate.accept(gate.pending)
         return admitted
 
     @property

@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rtseg.imaging import shrink
+
 FLOW_WIDTH = 640
 LIVE_FLOW_WIDTH = 640
 LIVE_MASK_WIDTH = 320
@@ -197,7 +199,7 @@ class Carrier:
     def _resized(self, mask: np.ndarray) -> np.ndarray:
         mask = mask.astype(np.float32, copy=False)
         if self.mask_size is not None and (mask.shape[1], mask.shape[0]) != self.mask_size:
-            mask = cv2.resize(mask, self.mask_size, interpolation=cv2.INTER_AREA)
+            mask = shrink(mask, *self.mask_size)
         return mask
 
     def _flow(self, step: _Step, dis: Any) -> tuple[np.ndarray, np.ndarray]:

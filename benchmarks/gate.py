@@ -1,0 +1,168 @@
+"""The change gate: how many model runs it saves, and whether the masks stay as good.
+
+For each clip, the same ``segment`` job (default mask path, the file schedule) runs three ways:
+
+* ``every frame``: the model on every frame (the reference);
+* ``gate T``: rtseg's per-region change gate at threshold T (``mask.gate``; skipped frames get the
+  last mask moved by optical flow, as in ``rtseg webcam``);
+* ``freeze (PSNR ≥ P)``: what the OBS background-removal plugin's frame skipping does, simulated from
+  the reference masks: a frame whose whole-frame PSNR against the last segmented frame is at least
+  P dB keeps that frame's mask, unmoved. P is chosen so it skips as many frames as ``gate T`` did on
+  the same clip, so the two are compared at the same saving.
+
+Reported per clip: frames segmented, CPU ms per frame of the job (``gate`` vs ``every frame``),
+agreement with the reference (IoU of alpha > 0.5: mean, and the worst 1 % of frames, where a frozen
+mask shows), and on DAVIS folders IoU / boundary F / flicker against the ground truth.
+
+    python benchmarks/gate.py ../shared/data/webcam/thoughtful-640x360.mp4 \\
+        ../shared/data/webcam/doctor-desk-960x540.mp4 ../shared/data/davis/lucia \\
+        ../shared/data/davis/dance-twirl --json benchmarks/results/gate.json \\
+        --markdown benchmarks/results/gate.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from common import machine_info, write_outputs
+
+from rtseg.bench.quality import is_davis_folder, load_gt
+from rtseg.jobs import JobSpec, build
+from rtseg.metrics import SequenceScore, region_iou
+
+
+def run_job(clip: Path, gate: float) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
+    """Frames and alphas of the default ``segment`` job on ``clip`` with ``mask.gate = gate``."""
+    src = clip / "JPEGImages" if is_davis_folder(clip) else clip
+    spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(src)}, "outputs": [{"kind": "null"}],
+                              "mask": {"gate": gate}, "run": {"progress": False}}).check()
+    pipeline = build(spec)
+    images: list[np.ndarray] = []
+    alphas: list[np.ndarray] = []
+    c0, t0 = time.process_time(), time.perf_counter()
+    for frame in pipeline.frames():
+        assert frame.alpha is not None
+        images.append(frame.image)
+        alphas.append(np.array(frame.alpha, np.float32))
+    cpu = time.process_time() - c0
+    gate_doc = pipeline.stats.extra.get("gate", {}) if pipeline.stats is not None else {}
+    segmented = gate_doc.get("segmented", len(alphas))
+    return images, alphas, {"frames": len(alphas), "segmented": segmented,
+                            "cpu_ms_per_frame": round(1000 * cpu / max(1, len(alphas)), 2),
+                            "wall_s": round(time.perf_counter() - t0, 2)}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def freeze(images: list[np.ndarray], alphas: list[np.ndarray], threshold_db: float) -> tuple[list[np.ndarray], int]:
+    """Whole-frame PSNR skipping: hold the last segmented frame's mask while PSNR >= threshold."""
+    out: list[np.ndarray] = []
+    ref = held = None
+    runs = 0
+    for image, alpha in zip(images, alphas, strict=True):
+        if ref is None or psnr(image, ref) < threshold_db:
+            ref, held = image, alpha
+            runs += 1
+        assert held is not None
+        out.append(held)
+    return out, runs
+
+
+def matched_freeze(images: list[np.ndarray], alphas: list[np.ndarray],
+                   runs: int) -> tuple[float, list[np.ndarray], int]:
+    """The PSNR threshold whose freeze segments about ``runs`` frames (bisection), and its masks."""
+    lo, hi = 10.0, 80.0
+    best = (hi, *freeze(images, alphas, hi))
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        masks, n = freeze(images, alphas, mid)
+        if abs(n - runs) < abs(best[2] - runs):
+            best = (mid, masks, n)
+        if n > runs:
+            hi = mid  # too many runs: a lower threshold skips more
+        else:
+            lo = mid
+    return best
+
+
+def agreement(masks: list[np.ndarray], reference: list[np.ndarray]) -> dict[str, float]:
+    ious = np.array([region_iou(m > 0.5, r > 0.5) for m, r in zip(masks, reference, strict=True)])
+    return {"agreement_iou": round(float(ious.mean()), 4),
+            "agreement_iou_worst_1pct": round(float(np.percentile(ious, 1)), 4),
+            "agreement_iou_min": round(float(ious.min()), 4)}
+
+
+def gt_scores(clip: Path, masks: list[np.ndarray]) -> dict[str, float] | None:
+    if not is_davis_folder(clip):
+        return None
+    score = SequenceScore()
+    names = sorted(p.stem for p in (clip / "JPEGImages").glob("*.jpg"))
+    for name, alpha in zip(names, masks, strict=False):
+        score.add(alpha, load_gt(clip / "Annotations" / f"{name}.png", alpha.shape))
+    s = score.summary()
+    return {"iou": round(s["iou"], 4), "boundary_f": round(s["boundary_f"], 4), "flicker": round(s["flicker"], 5)}
+
+
+def evaluate(clip: Path, thresholds: list[float]) -> dict[str, Any]:
+    images, reference, ref_doc = run_job(clip, 0.0)
+    rows: list[dict[str, Any]] = [{"way": "every frame", **ref_doc, **agreement(reference, reference),
+                                   "truth": gt_scores(clip, reference)}]
+    for t in thresholds:
+        _, gated, doc = run_job(clip, t)
+        rows.append({"way": f"gate {t:g}", **doc, **agreement(gated, reference), "truth": gt_scores(clip, gated)})
+        db, frozen, runs = matched_freeze(images, reference, doc["segmented"])
+        rows.append({"way": f"freeze (PSNR ≥ {db:.1f} dB)", "frames": len(frozen), "segmented": runs,
+                     "cpu_ms_per_frame": None, **agreement(frozen, reference), "truth": gt_scores(clip, frozen)})
+    h, w = images[0].shape[:2]
+    return {"clip": clip.name, "size": f"{w}x{h}", "rows": rows}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"# Change gate ({results['created']})", "",
+             f"`{results['command']}` · {results['machine']['cpus']} CPUs · load average {results['load_before']} → "
+             f"{results['load_after']}", "",
+             "Agreement: IoU (alpha > 0.5) with the every-frame masks, mean and worst 1 % of frames. Freeze rows are "
+             "simulated from the every-frame masks at the gate's number of model runs (no CPU figure). Truth: "
+             "DAVIS ground truth, IoU / boundary F / flicker.", "",
+             "| clip | way | segmented | CPU ms/frame | agreement IoU (worst 1 %) | truth IoU / F / flicker |",
+             "|---|---|---:|---:|---:|---|"]
+    for clip in results["clips"]:
+        for r in clip["rows"]:
+            truth = r["truth"]
+            t = f"{truth['iou']:.3f} / {truth['boundary_f']:.3f} / {truth['flicker']:.4f}" if truth else ""
+            cpu = "" if r["cpu_ms_per_frame"] is None else f"{r['cpu_ms_per_frame']:.1f}"
+            lines.append(f"| {clip['clip']} ({clip['size']}) | {r['way']} | {r['segmented']}/{r['frames']} | {cpu} | "
+                         f"{r['agreement_iou']:.3f} ({r['agreement_iou_worst_1pct']:.3f}) | {t} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clips", nargs="+", type=Path, help="videos or DAVIS-style folders")
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[4.0])
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(max(1, os.cpu_count() or 1))
+    load0 = [round(x, 2) for x in os.getloadavg()]
+    clips = [evaluate(c, args.thresholds) for c in args.clips]
+    results = {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "command": "python benchmarks/gate.py " + " ".join(str(c) for c in args.clips)
+               + (f" --thresholds {' '.join(f'{t:g}' for t in args.thresholds)}" if args.thresholds != [4.0] else ""),
+               "machine": machine_info(), "load_before": load0, "load_after": [round(x, 2) for x in os.getloadavg()],
+               "clips": clips}
+    write_outputs(results, markdown(results), args.json, args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
