@@ -25,6 +25,25 @@ def test_blend_matches_the_float_formula_within_rounding() -> None:
     assert np.abs(blend(fg, bg, a).astype(np.float32) - ref).max() <= 1.0
 
 
+@pytest.mark.parametrize("size", [(720, 1280), (481, 853), (37, 53)])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_blend_of_the_edge_band_only_equals_blending_every_pixel(size: tuple[int, int], channels: int) -> None:
+    # A person-like soft alpha: inside 1, outside 0, a soft band between, on frames whose sides are
+    # not multiples of the 16-px tiles (the right and bottom strips are blended on their own).
+    h, w = size
+    fg = RNG.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    bg = RNG.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    hard = np.zeros((h, w), np.float32)
+    cv2.ellipse(hard, (w // 2, h // 2), (w // 5, h // 3), 0, 0, 360, 1.0, -1)
+    soft = np.clip((cv2.GaussianBlur(hard, (0, 0), 3) - 0.1) / 0.8, 0, 1).astype(np.float32)
+    for alpha in (soft, np.zeros_like(soft), np.ones_like(soft), hard):
+        expected = cv2.blendLinear(fg, bg, alpha, 1.0 - alpha)
+        before = bg.copy()
+        assert np.array_equal(blend(fg, bg, alpha), expected)
+        assert np.array_equal(bg, before)  # the inputs are left alone
+        assert np.array_equal(blend(fg, bg.copy(), alpha, into_bg=True), expected)
+
+
 def _person_frame() -> tuple[np.ndarray, np.ndarray]:
     img = RNG.integers(0, 256, (180, 320, 3), dtype=np.uint8)
     alpha = np.zeros((180, 320), np.float32)

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 def bench(
     workloads: Annotated[list[str] | None, typer.Argument(
-        help="file-blur-720p, file-segment, live-720p30, effects, sam2 (default: all).")] = None,
+        help="file-blur-720p, file-segment, live-720p30, live-1080p30, effects, sam2 (default: all).")] = None,
     input: Annotated[str | None, typer.Option("--input", help="A real clip instead of the synthetic one.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Scenario TOML (see benchmarks/).")] = None,
     repeat: Annotated[int | None, typer.Option("--repeat", help="Measured runs per implementation (3).")] = None,

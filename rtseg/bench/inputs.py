@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rtseg.errors import SourceError
+from rtseg.frame import Frame
 from rtseg.graph import Pipeline
 from rtseg.sinks.video import EncoderSettings, VideoFileSink
 from rtseg.sources.synthetic import SyntheticSource
@@ -55,6 +56,29 @@ def render_synthetic(directory: Path, width: int, height: int, frames: int, fps:
         sink = VideoFileSink(path, fps=Fraction(fps).limit_denominator(1001), settings=SYNTHETIC_ENCODER)
         Pipeline(SyntheticSource(width, height, frames=frames, fps=fps), [], sink).run()
     return probe_clip(str(path), synthetic=True)
+
+
+def scaled_clip(clip: ClipInfo, directory: Path, width: int, height: int) -> ClipInfo:
+    """``clip`` re-encoded at width x height (bilinear scaling, CRF 18), once: a 1080p camera stand-in
+    made from the benchmark's own clip, so the live workloads at both sizes see the same scene."""
+    if (clip.width, clip.height) == (width, height):
+        return clip
+    path = directory / f"{Path(clip.path).stem}-{width}x{height}.mp4"
+    if not path.exists():
+        import cv2
+
+        from rtseg.graph.stage import ProcessStage
+
+        class Scale(ProcessStage):
+            name = "scale"
+
+            def process(self, frame: Frame) -> Frame:
+                frame.image = cv2.resize(frame.image, (width, height), interpolation=cv2.INTER_LINEAR)
+                return frame
+
+        sink = VideoFileSink(path, settings=SYNTHETIC_ENCODER)
+        Pipeline(VideoFileSource(clip.path), [Scale()], sink).run()
+    return probe_clip(str(path), synthetic=clip.synthetic)
 
 
 def real_clip(path: str) -> ClipInfo:

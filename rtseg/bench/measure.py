@@ -59,6 +59,8 @@ class RunRecord:
     latencies: list[float] = field(default_factory=list)
     latency_times: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_by_thread: dict[str, float] = field(default_factory=dict)
+    """CPU ms per output frame by pipeline thread, plus ``other`` and ``total`` (empty for the baseline)."""
 
     @property
     def fps(self) -> float:
@@ -74,7 +76,8 @@ class RunRecord:
         return cls(impl, rep, stats.frames_in, stats.frames_out, stats.dropped, stats.duration_s,
                    stats.cpu_percent, peak_mb, load_before, load_average(),
                    {k: list(v) for k, v in stats.stage_seconds.items()}, list(stats.latencies),
-                   list(stats.latency_times), {"drops_by_queue": dict(stats.drops_by_queue)})
+                   list(stats.latency_times), {"drops_by_queue": dict(stats.drops_by_queue)},
+                   stats.cpu_breakdown_ms())
 
     def to_json(self) -> dict[str, Any]:
         return {"rep": self.rep, "fps": round(self.fps, 3), "frames_in": self.frames_in,
@@ -153,9 +156,18 @@ def summarise(runs: list[RunRecord]) -> dict[str, Any]:
         "frames_out": spread([float(r.frames_out) for r in runs], 1),
         "latency_ms": percentiles_ms([x for r in runs for x in r.latencies]),
         "stages": stages,
+        "cpu_ms_by_thread": cpu_by_thread(runs),
         "load_avg": spread([r.load_before for r in runs] + [r.load_after for r in runs], 2),
         "runs": [r.to_json() for r in runs],
     }
+
+
+def cpu_by_thread(runs: list[RunRecord]) -> dict[str, float]:
+    """Median over runs of each thread's CPU ms per frame ("where the CPU goes"); {} without figures."""
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in r.cpu_by_thread if n not in names]
+    return {n: round(statistics.median(r.cpu_by_thread.get(n, 0.0) for r in runs), 2) for n in names}
 
 
 def median_run(runs: list[RunRecord]) -> RunRecord:

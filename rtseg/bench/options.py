@@ -25,14 +25,16 @@ class Workload(StrEnum):
     """File → segment (+ mask stage when present) → null sink. Baseline: read + segment loop."""
     LIVE_720P30 = "live-720p30"
     """Realtime 30 fps replay → segment → blur → null sink, drop-oldest queues: latency and drops."""
+    LIVE_1080P30 = "live-1080p30"
+    """The same at 1920x1080: the input clip scaled up once (bilinear, CRF 18) and replayed at 30 fps."""
     EFFECTS = "effects"
     """Each effect alone on 720p frames with real alphas: milliseconds per frame."""
     SAM2 = "sam2"
     """SAM 2 tracker per-graph cost (only with ``--sam2-model-dir``)."""
 
 
-DEFAULT_WORKLOADS = [Workload.FILE_BLUR_720P, Workload.FILE_SEGMENT, Workload.LIVE_720P30, Workload.EFFECTS,
-                     Workload.SAM2]
+DEFAULT_WORKLOADS = [Workload.FILE_BLUR_720P, Workload.FILE_SEGMENT, Workload.LIVE_720P30, Workload.LIVE_1080P30,
+                     Workload.EFFECTS, Workload.SAM2]
 
 
 def parse_size(text: str) -> tuple[int, int]:

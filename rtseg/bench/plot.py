@@ -58,6 +58,42 @@ def stage_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def cpu_breakdown(report: dict[str, Any], path: Path) -> Path | None:
+    """Stacked horizontal bars: CPU ms per frame by pipeline thread (``other``: library threads, GC)."""
+    bars = []
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            continue
+        s = w.get("rtseg")
+        if s and s.get("cpu_ms_by_thread"):
+            bars.append((name, {k: v for k, v in s["cpu_ms_by_thread"].items() if k != "total"},
+                         s["cpu_ms_by_thread"].get("total", 0.0)))
+    if not bars:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.6 * len(bars)))
+    colours: dict[str, Any] = {}
+    cmap = plt.get_cmap("tab10")
+    for y, (_, parts, total) in enumerate(bars):
+        left = 0.0
+        for part, ms in parts.items():
+            c = colours.setdefault(part, cmap(len(colours) % 10))
+            ax.barh(y, ms, left=left, color=c, label=part)
+            left += ms
+        ax.text(left + 0.3, y, f"{total:.1f} ms", va="center", fontsize=8)
+    ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("CPU ms per output frame, by thread (all cores together)")
+    ax.set_title("Where the CPU goes (rtseg)")
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def live_latency(report: dict[str, Any], path: Path) -> Path | None:
     """End-to-end latency of every frame of the median live run against time."""
     w = report["workloads"].get("live-720p30")
@@ -114,6 +150,7 @@ def write_plots(report: dict[str, Any], directory: str | Path) -> list[Path]:
     """All charts that apply to ``report``, as PNG files in ``directory`` (created if missing)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    made = [stage_breakdown(report, d / "stage_breakdown.png"), live_latency(report, d / "live_latency.png"),
+    made = [stage_breakdown(report, d / "stage_breakdown.png"), cpu_breakdown(report, d / "cpu_breakdown.png"),
+            live_latency(report, d / "live_latency.png"),
             scaling(report, d / "scaling.png")]
     return [p for p in made if p is not None]

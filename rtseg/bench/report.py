@@ -76,6 +76,30 @@ def stages_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def cpu_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
+    """(workload, impl, CPU ms per frame by thread) for every run that has the figures."""
+    rows = []
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            continue
+        for impl in ("rtseg", "baseline"):
+            s = w.get(impl)
+            if s and s.get("cpu_ms_by_thread"):
+                rows.append((name, impl, s["cpu_ms_by_thread"]))
+    return rows
+
+
+def cpu_table(report: dict[str, Any]) -> Table:
+    """Where the CPU goes: each pipeline thread's CPU ms per frame (``other``: library threads, GC)."""
+    table = Table(title="where the CPU goes (CPU ms per frame, by thread)", title_justify="left")
+    for col in ("workload", "impl", "threads", "other", "total"):
+        table.add_column(col, justify="left" if col in ("workload", "impl", "threads") else "right")
+    for name, impl, cpu in cpu_rows(report):
+        cells = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("other", "total"))
+        table.add_row(name, impl, cells, f"{cpu.get('other', 0.0):.2f}", f"{cpu.get('total', 0.0):.2f}")
+    return table
+
+
 def scaling_tables(scaling: dict[str, Any]) -> list[Table]:
     out = []
     for key, title in (("resolution", "size"), ("strength", "strength")):
@@ -93,6 +117,8 @@ def scaling_tables(scaling: dict[str, Any]) -> list[Table]:
 def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(results_table(report))
     console.print(stages_table(report))
+    if cpu_rows(report):
+        console.print(cpu_table(report))
     if "scaling" in report:
         for t in scaling_tables(report["scaling"]):
             console.print(t)
@@ -159,6 +185,14 @@ def markdown(report: dict[str, Any]) -> str:
     if stage_rows:
         lines += ["", "Per-stage wall time p50/p95/p99 (ms):", "", "| workload | impl | stages |", "|---|---|---|",
                   *stage_rows]
+    cpu = cpu_rows(report)
+    if cpu:
+        lines += ["", "Where the CPU goes: CPU ms per output frame by pipeline thread (`other`: threads the "
+                  "libraries start themselves, e.g. FFmpeg's, and the rest of the process):", "",
+                  "| workload | impl | threads | other | total |", "|---|---|---|---:|---:|"]
+        for name, impl, c in cpu:
+            cells = ", ".join(f"{k} {v:.2f}" for k, v in c.items() if k not in ("other", "total"))
+            lines.append(f"| {name} | {impl} | {cells} | {c.get('other', 0.0):.2f} | {c.get('total', 0.0):.2f} |")
     if "scaling" in report:
         sc = report["scaling"]
         for key, title in (("resolution", "size"), ("strength", "strength")):

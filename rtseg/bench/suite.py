@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rtseg.bench.baseline import BaselineMode
-from rtseg.bench.inputs import ClipInfo, real_clip, render_synthetic
+from rtseg.bench.inputs import ClipInfo, real_clip, render_synthetic, scaled_clip
 from rtseg.bench.measure import load_average, median_run
 from rtseg.bench.options import BenchOptions, Workload, parse_size
 from rtseg.bench.workloads import (
@@ -177,7 +177,10 @@ class BenchRun:
         clip = self._clip(work)
         if workload in (Workload.FILE_BLUR_720P, Workload.FILE_SEGMENT):
             return self._file_workload(workload, clip, work, opts, opts.warmup, opts.repeat)
-        if workload is Workload.LIVE_720P30:
+        if workload in (Workload.LIVE_720P30, Workload.LIVE_1080P30):
+            if workload is Workload.LIVE_1080P30:
+                self.progress("scaling the clip to 1920x1080")
+                clip = scaled_clip(clip, work, 1920, 1080)
             try:
                 import rtseg.sources.realtime  # noqa: F401
             except ImportError as exc:

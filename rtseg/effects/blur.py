@@ -84,7 +84,8 @@ class BlurEffect:
     def apply(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if self.strength <= 0:
             return image
-        return blend(image, background_blur(image, alpha, self.strength, halo_free=self.halo_free), alpha)
+        return blend(image, background_blur(image, alpha, self.strength, halo_free=self.halo_free), alpha,
+                     into_bg=True)
 
     def close(self) -> None:
         pass

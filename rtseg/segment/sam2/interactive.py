@@ -31,7 +31,15 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from rtseg.errors import ConfigError
-from rtseg.segment.sam2.tracker import NO_OBJ_SCORE, Sam2Tracker, TrackResult, _Features, _Memory, _Object
+from rtseg.segment.sam2.tracker import (
+    NO_OBJ_SCORE,
+    Sam2Tracker,
+    TrackResult,
+    _Features,
+    _Memory,
+    _Object,
+    tensor_nbytes,
+)
 
 FrameReader = Callable[[int], np.ndarray]
 """Frame index → RGB uint8 (H, W, 3): frames are read when needed, never all held."""
@@ -41,7 +49,7 @@ DEFAULT_FEATURE_BUDGET = 4 * 1024**3
 
 
 def feature_bytes(f: _Features) -> int:
-    return int(f.vision.nbytes + f.feat0.nbytes + f.feat1.nbytes)
+    return tensor_nbytes(f.vision) + tensor_nbytes(f.feat0) + tensor_nbytes(f.feat1)
 
 
 class FeatureCache:

@@ -208,11 +208,24 @@ class TrackResult:
 
 @dataclass(slots=True)
 class _Features:
-    """Image-encoder outputs of one frame, shared by all objects."""
+    """Image-encoder outputs of one frame, shared by all objects. With IO binding ``feat0`` and
+    ``feat1`` are ONNX Runtime values left on the session's device (only the decoder reads them)."""
 
     vision: np.ndarray  # (1, C, e, e)
-    feat0: np.ndarray  # (1, C/8, 4e, 4e)
-    feat1: np.ndarray  # (1, C/4, 2e, 2e)
+    feat0: Any  # (1, C/8, 4e, 4e): np.ndarray, or an OrtValue on the device
+    feat1: Any  # (1, C/4, 2e, 2e)
+
+
+def tensor_nbytes(x: Any) -> int:
+    """Bytes of a numpy array or an ONNX Runtime value (float32)."""
+    if isinstance(x, np.ndarray):
+        return int(x.nbytes)
+    return 4 * int(np.prod(x.shape()))
+
+
+DEVICE_OUTPUTS = {"image_encoder": ("high_res_feat_0", "high_res_feat_1"), "memory_attention": ("conditioned_features",)}
+"""With IO binding, these graph outputs stay on the device: they are only ever the next graph's input
+(the decoder's high-resolution features and its memory-conditioned image embedding)."""
 
 
 class Sam2Tracker:
@@ -238,9 +251,15 @@ class Sam2Tracker:
         num_frames: int | None = None,
         verify_checksums: bool = True,
         spinning: bool = False,
+        io_binding: bool | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.spinning = spinning
+        self.io_binding = io_binding
+        """Pass tensors between the graphs with ONNX Runtime IO binding (large features stay on the
+        device between calls: :data:`DEVICE_OUTPUTS`). None: on for CUDA/TensorRT, off on CPU, where
+        there is no copy to save (it is tested equal on CPU)."""
+        self._device_type = "cpu"
         self.device = Device.parse(device)
         self.intra_op_threads = intra_op_threads
         self.num_frames = num_frames
@@ -280,6 +299,10 @@ class Sam2Tracker:
             self._sessions.clear()
             raise
         self._model = model
+        primary = self.provider_choice.primary if self.provider_choice is not None else "CPUExecutionProvider"
+        self._device_type = "cuda" if primary in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu"
+        if self.io_binding is None:
+            self.io_binding = self._device_type == "cuda"
         if model.random_weights:
             warn_random_weights(model)
         s = model.settings
@@ -416,11 +439,26 @@ class Sam2Tracker:
 
     # -- graph calls -------------------------------------------------------------------------------
 
-    def _run(self, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _run(self, name: str, feeds: dict[str, Any]) -> list[Any]:
         import time
 
         t0 = time.perf_counter()
-        out = self._sessions[name].run(None, feeds)
+        session = self._sessions[name]
+        if not self.io_binding:
+            out = session.run(None, feeds)
+        else:
+            binding = session.io_binding()
+            for key, value in feeds.items():
+                if isinstance(value, np.ndarray):
+                    binding.bind_cpu_input(key, value)
+                else:
+                    binding.bind_ortvalue_input(key, value)
+            names = [o.name for o in session.get_outputs()]
+            for n in names:
+                binding.bind_output(n, self._device_type)
+            session.run_with_iobinding(binding)
+            keep = DEVICE_OUTPUTS.get(name, ())
+            out = [v if n in keep else v.numpy() for n, v in zip(names, binding.get_outputs(), strict=True)]
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
         return out
 
