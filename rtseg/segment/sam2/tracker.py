@@ -223,7 +223,8 @@ def tensor_nbytes(x: Any) -> int:
     return 4 * int(np.prod(x.shape()))
 
 
-DEVICE_OUTPUTS = {"image_encoder": ("high_res_feat_0", "high_res_feat_1"), "memory_attention": ("conditioned_features",)}
+DEVICE_OUTPUTS = {"image_encoder": ("high_res_feat_0", "high_res_feat_1"),
+                  "memory_attention": ("conditioned_features",)}
 """With IO binding, these graph outputs stay on the device: they are only ever the next graph's input
 (the decoder's high-resolution features and its memory-conditioned image embedding)."""
 
