@@ -117,9 +117,14 @@ def report() -> list[str]:
 
     lines.append("models: " + "; ".join(f"{e.name} ({e.summary})" for e in MODELS.values()))
     lines.append("onnxruntime providers: " + ", ".join(onnx_providers()))
-    from rtseg.segment.providers import describe_providers
+    from rtseg.segment.providers import describe_gpu_path, describe_providers
 
     lines.append("execution providers for SAM 2: " + describe_providers())
+    lines.append("SAM 2 here: " + describe_gpu_path())
+    from rtseg.segment.selfie import litert_available
+
+    lines.append("selfie model runtime: " + ("LiteRT (ai-edge-litert " + _pkg("ai-edge-litert") + ")"
+                                             if litert_available() else "MediaPipe Tasks (LiteRT not installed)"))
     cams = cameras()
     lines.append("cameras: " + (", ".join(cams) if cams else "none found (no /dev/video* devices)"))
     backends, note = virtual_camera_backends()

@@ -16,11 +16,14 @@ from rtseg.segment.providers import (
     CUDA,
     TENSORRT,
     Device,
+    GpuOptions,
     available_providers,
     create_session,
+    describe_gpu_path,
     describe_providers,
     open_session,
     plan_providers,
+    provider_entries,
 )
 
 
@@ -120,3 +123,47 @@ def test_describe_providers_covers_each_provider() -> None:
     for name in ("TensorRT", "CUDA", "CPU"):
         assert name in text
     assert "CPU: always" in text
+
+
+def test_tensorrt_gets_its_engine_cache_and_fp16_settings() -> None:
+    entries = provider_entries([TENSORRT, CUDA, CPU], GpuOptions(trt_cache="/var/cache/rtseg-trt", fp16=True,
+                                                                 device_id=1))
+    trt, cuda, cpu = entries
+    assert trt == (TENSORRT, {"device_id": "1", "trt_fp16_enable": "True", "trt_engine_cache_enable": "True",
+                              "trt_engine_cache_path": "/var/cache/rtseg-trt", "trt_timing_cache_enable": "True",
+                              "trt_timing_cache_path": "/var/cache/rtseg-trt"})
+    assert cuda == (CUDA, {"device_id": "1"}) and cpu == CPU
+    plain = provider_entries([TENSORRT, CPU])[0]
+    assert plain == (TENSORRT, {"device_id": "0", "trt_fp16_enable": "False"})  # no cache asked: none set
+
+
+def test_a_session_created_with_gpu_options_on_a_cpu_build_still_opens(tiny_graph: Path, tmp_path: Path) -> None:
+    # The options travel with the provider entries; on this CPU-only build only CPU is requested,
+    # so the cache directory is not created for nothing.
+    cache = tmp_path / "trt"
+    session, choice = create_session(tiny_graph, "auto", gpu=GpuOptions(trt_cache=str(cache), fp16=True))
+    assert choice.used == [CPU] and session.run(None, {"x": __import__("numpy").ones(2, "float32")})
+    assert not cache.exists()
+
+
+def test_devices_says_what_sam2_would_use() -> None:
+    assert describe_gpu_path("auto", available=[CPU]).startswith("would run on CPU; IO binding off")
+    trt = describe_gpu_path("auto", GpuOptions(trt_cache="/c"), available=[TENSORRT, CUDA, CPU])
+    assert "would run on TensorRT" in trt and "IO binding on" in trt and "engine cache /c" in trt
+    assert "fp32 engines" in trt
+    cuda = describe_gpu_path("cuda", available=[TENSORRT, CUDA, CPU])
+    assert "would run on CUDA" in cuda and "--fp16" in cuda
+
+
+def test_the_job_spec_carries_the_gpu_settings_to_sam2(tmp_path: Path) -> None:
+    from rtseg.jobs import JobSpec
+    from rtseg.jobs.segmenters import model_options
+    from rtseg.segment.registry import create_segmenter
+    from rtseg.segment.sam2.segmenter import Sam2Segmenter
+
+    spec = JobSpec.from_dict({"command": "track", "source": {"path": "v.mp4"}, "outputs": [{"kind": "null"}],
+                              "model": {"name": "sam2", "dir": str(tmp_path), "trt_cache": str(tmp_path / "trt"),
+                                        "fp16": True, "prompts": [{"points": [[1, 2]]}]}})
+    seg = create_segmenter("sam2", model_options(spec))
+    assert isinstance(seg, Sam2Segmenter)
+    assert seg.gpu == GpuOptions(trt_cache=str(tmp_path / "trt"), fp16=True)

@@ -60,3 +60,27 @@ def test_io_binding_keeps_the_decoder_features_as_ort_values(sam2_model_dir: Pat
 def test_io_binding_defaults_off_on_the_cpu_provider(sam2_model_dir: Path) -> None:
     with Sam2Tracker(sam2_model_dir) as tracker:
         assert tracker.io_binding is False
+
+
+def test_an_fp16_export_tracks_like_the_float32_one(sam2_model_dir: Path, bedroom_frames: list[np.ndarray],
+                                                     tmp_path: Path) -> None:
+    import json
+
+    from rtseg.errors import ConfigError
+    from rtseg.segment.sam2.export import convert_to_fp16
+    from rtseg.segment.sam2.manifest import Sam2Model
+
+    half = convert_to_fp16(sam2_model_dir, tmp_path / "fp16")
+    manifest = json.loads((half / "manifest.json").read_text())
+    assert manifest["precision"] == "fp16"
+    Sam2Model.from_dir(half, verify=True)  # checksums of the rewritten graphs match
+    for name, g in manifest["graphs"].items():
+        # stored in half precision: about half the size of the float32 graph
+        assert (half / g["file"]).stat().st_size < 0.6 * (sam2_model_dir / g["file"]).stat().st_size, name
+    single = _track(sam2_model_dir, bedroom_frames, io_binding=False)
+    halved = _track(half, bedroom_frames, io_binding=False)
+    for a, b in zip(single, halved, strict=True):
+        assert float(np.abs(a - b).mean()) < 0.01  # weights rounded to fp16 (CPU computes through casts)
+        assert np.mean((a > 0) == (b > 0)) > 0.995
+    with pytest.raises(ConfigError, match="already"):
+        convert_to_fp16(half, tmp_path / "again")

@@ -65,6 +65,7 @@ def export_sam2_command(
         int | None,
         typer.Option("--random-weights", metavar="SEED", help="Seeded random weights instead of a checkpoint."),
     ] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Store the graphs in float16 (for the CUDA provider).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Export SAM 2 to the ONNX graphs `rtseg track` runs (needs the `export` extra: torch + sam2)."""
@@ -83,8 +84,10 @@ def export_sam2_command(
                 f"export-sam2 needs the export extra ({exc.name} is missing): pip install 'rtseg[export]' "
                 "(see .ci/install-export.sh for the pinned torch and sam2)"
             ) from exc
-        path = export_sam2(out, variant.value, image_size, checkpoint=checkpoint, random_seed=random_weights)
-        err_console.print(f"wrote {path} ({variant.value}, {image_size}x{image_size})", highlight=False, markup=False)
+        path = export_sam2(out, variant.value, image_size, checkpoint=checkpoint, random_seed=random_weights,
+                           fp16=fp16)
+        err_console.print(f"wrote {path} ({variant.value}, {image_size}x{image_size}{', float16' if fp16 else ''})",
+                          highlight=False, markup=False)
     except Exception as exc:
         raise fail(exc, debug) from None
 

@@ -69,7 +69,8 @@ def model_options(spec: JobSpec, feed: PromptFeed | None = None) -> ModelOptions
     threads = m.threads if m.threads is not None else (1 if spec.live else None)
     return ModelOptions(file=m.file, sha256=m.sha256, roi=mask.roi, roi_margin=mask.roi_margin,
                         redetect_every=mask.redetect_every, model_dir=m.dir, threads=threads or None,
-                        provider=m.provider, runtime=m.runtime, prompts=tuple(prompts_of(m)), feed=feed, live=spec.live)
+                        provider=m.provider, trt_cache=m.trt_cache, fp16=m.fp16, runtime=m.runtime,
+                        prompts=tuple(prompts_of(m)), feed=feed, live=spec.live)
 
 
 def uses_mask_path(spec: JobSpec) -> bool:

@@ -189,6 +189,10 @@ class ModelSpec(_Strict):
     """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
     provider: str = "auto"
     """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
+    trt_cache: str | None = None
+    """SAM 2 on TensorRT: a directory for the built engines and timing cache (reused on the next start)."""
+    fp16: Flag = False
+    """SAM 2 on TensorRT: build fp16 engines from the float32 graphs."""
     runtime: str = "auto"
     """Selfie: what runs the model: auto (LiteRT if installed) | litert | mediapipe."""
     prompts: list[PromptSpec] = Field(default_factory=list)

@@ -126,6 +126,46 @@ class ProviderChoice:
         return f"{head} ({reasons})"
 
 
+@dataclass(frozen=True, slots=True)
+class GpuOptions:
+    """Settings that only matter on a GPU provider (pure data; applied by :func:`provider_entries`).
+
+    * ``trt_cache``: TensorRT writes the engines it builds (minutes for SAM 2's image encoder) and its
+      timing cache here and reuses them on the next start; without it every start rebuilds.
+    * ``fp16``: TensorRT builds fp16 engines from the float32 graphs (about 2x the throughput on
+      tensor-core GPUs). For the CUDA provider, export fp16 graphs instead (``rtseg export-sam2
+      --fp16``): the CUDA provider runs a graph in the precision it is stored in.
+    """
+
+    trt_cache: str | None = None
+    fp16: bool = False
+    device_id: int = 0
+
+
+def provider_entries(providers: list[str], gpu: GpuOptions | None = None) -> list[str | tuple[str, dict[str, str]]]:
+    """The ``providers`` argument of an ONNX Runtime session: names with their options.
+
+    >>> provider_entries([TENSORRT, CPU], GpuOptions(trt_cache="/c", fp16=True))[0][1]["trt_engine_cache_path"]
+    '/c'
+    >>> provider_entries([CPU])
+    ['CPUExecutionProvider']
+    """
+    g = gpu or GpuOptions()
+    out: list[str | tuple[str, dict[str, str]]] = []
+    for p in providers:
+        if p == TENSORRT:
+            opts = {"device_id": str(g.device_id), "trt_fp16_enable": "True" if g.fp16 else "False"}
+            if g.trt_cache:
+                opts.update({"trt_engine_cache_enable": "True", "trt_engine_cache_path": g.trt_cache,
+                             "trt_timing_cache_enable": "True", "trt_timing_cache_path": g.trt_cache})
+            out.append((p, opts))
+        elif p == CUDA:
+            out.append((p, {"device_id": str(g.device_id)}))
+        else:
+            out.append(p)
+    return out
+
+
 def session_options(intra_op_threads: int | None = None, *, spinning: bool = True) -> ort.SessionOptions:
     """ORT options rtseg uses: all graph optimisations, intra-op threads = usable cores by default.
 
@@ -158,6 +198,7 @@ def open_session(
     options: ort.SessionOptions | None = None,
     skipped: dict[str, str] | None = None,
     device: Device = Device.AUTO,
+    gpu: GpuOptions | None = None,
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """Create a session with ``providers`` and record which of them it actually uses.
 
@@ -169,8 +210,11 @@ def open_session(
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"ONNX graph not found: {path}")
+    if gpu is not None and gpu.trt_cache and TENSORRT in providers:
+        Path(gpu.trt_cache).mkdir(parents=True, exist_ok=True)
     try:
-        session = ort.InferenceSession(str(path), sess_options=options or session_options(), providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=options or session_options(),
+                                       providers=provider_entries(providers, gpu))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
         raise ModelError(f"cannot load ONNX graph {path}: {exc}") from exc
     used = list(session.get_providers())
@@ -190,10 +234,11 @@ def create_session(
     intra_op_threads: int | None = None,
     *,
     spinning: bool = True,
+    gpu: GpuOptions | None = None,
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """Open ``path`` on the fastest usable provider for ``device`` and explain any fallback.
 
-    ``spinning`` is passed to :func:`session_options`.
+    ``spinning`` is passed to :func:`session_options`, ``gpu`` to :func:`provider_entries`.
 
     >>> session, choice = create_session("image_encoder.onnx", "cuda")  # doctest: +SKIP
     >>> choice.explain()  # doctest: +SKIP
@@ -201,7 +246,7 @@ def create_session(
     """
     dev = Device.parse(device)
     planned, skipped = plan_providers(dev, available_providers())
-    return open_session(path, planned, session_options(intra_op_threads, spinning=spinning), skipped, dev)
+    return open_session(path, planned, session_options(intra_op_threads, spinning=spinning), skipped, dev, gpu)
 
 
 def describe_providers() -> str:
@@ -221,6 +266,28 @@ def describe_providers() -> str:
     others = [p for p in available if p not in PREFERENCE]
     if others:
         parts.append("also offered: " + ", ".join(others))
+    return "; ".join(parts)
+
+
+def describe_gpu_path(device: str | Device = Device.AUTO, gpu: GpuOptions | None = None,
+                      available: list[str] | None = None) -> str:
+    """What a SAM 2 job would use on this machine: provider, IO binding, TensorRT cache and fp16."""
+    try:
+        offered = available if available is not None else available_providers()
+    except ImportError as exc:
+        return f"onnxruntime not importable: {exc}"
+    planned, _ = plan_providers(device, offered)
+    g = gpu or GpuOptions()
+    first = planned[0]
+    parts = [f"would run on {SHORT_NAMES.get(first, first)}",
+             "IO binding on (features stay on the GPU between the four graphs)" if first != CPU
+             else "IO binding off (CPU: nothing to keep on a device; `io_binding=True` forces it)"]
+    if first == TENSORRT:
+        parts.append(f"TensorRT engine cache {g.trt_cache}" if g.trt_cache
+                     else "no TensorRT engine cache (engines rebuilt on every start; set model.trt_cache)")
+        parts.append("fp16 engines" if g.fp16 else "fp32 engines (model.fp16 = true builds fp16)")
+    elif first == CUDA:
+        parts.append("graph precision as exported (rtseg export-sam2 --fp16 for fp16 graphs)")
     return "; ".join(parts)
 
 

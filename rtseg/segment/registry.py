@@ -18,6 +18,7 @@ from pathlib import Path
 from rtseg.errors import ConfigError
 from rtseg.segment.base import Segmenter
 from rtseg.segment.prompts import Prompt, PromptFeed
+from rtseg.segment.providers import GpuOptions
 from rtseg.segment.selfie import SelfieVariant
 
 
@@ -38,6 +39,10 @@ class ModelOptions:
     """SAM 2: ONNX Runtime intra-op threads (None: its default)."""
     provider: str = "auto"
     """SAM 2: ONNX Runtime execution provider, ``auto | tensorrt | cuda | cpu``."""
+    trt_cache: str | None = None
+    """SAM 2 on TensorRT: the engine cache directory."""
+    fp16: bool = False
+    """SAM 2 on TensorRT: build fp16 engines."""
     runtime: str = "auto"
     """Selfie: ``auto | litert | mediapipe`` (see :class:`~rtseg.segment.selfie.SelfieRuntime`)."""
     prompts: tuple[Prompt, ...] = ()
@@ -75,7 +80,7 @@ def _sam2(o: ModelOptions) -> Segmenter:
     if not o.model_dir:
         raise ConfigError("the sam2 model needs a model directory (--model-dir DIR, written by `rtseg export-sam2`)")
     return Sam2Segmenter(Path(o.model_dir), o.prompts, feed=o.feed, threads=o.threads, provider=o.provider,
-                         live=o.live)
+                         live=o.live, gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16))
 
 
 MODELS: dict[str, ModelEntry] = {e.name: e for e in (

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -440,8 +441,13 @@ def export_sam2(
     random_seed: int | None = None,
     *,
     fused: bool = True,
+    fp16: bool = False,
 ) -> Path:
     """Export a SAM 2 model to ``out_dir`` and return that directory.
+
+    ``fp16`` stores the four graphs in half precision (:func:`convert_to_fp16`) for the CUDA
+    provider, which runs a graph in the precision it is stored in. TensorRT builds fp16 engines
+    from the float32 graphs itself (``model.fp16``), so it does not need this.
 
     Give exactly one of ``checkpoint`` (an official ``.pt`` file, SAM 2 or SAM 2.1, detected from its
     keys) or ``random_seed`` (the real architecture with seeded random weights; the weights are also
@@ -511,7 +517,44 @@ def export_sam2(
         "constants": files,
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    if fp16:
+        convert_to_fp16(out, out)
     return out
+
+
+def convert_to_fp16(src: str | Path, dst: str | Path) -> Path:
+    """Write ``src``'s model with its four graphs in float16 to ``dst`` (which may be ``src``).
+
+    ONNX Runtime's converter (``onnxruntime.transformers.float16``) with ``keep_io_types``: the
+    graphs still take and return float32, so the tracker is unchanged, and the weights and
+    arithmetic inside are float16 (half the memory and bandwidth; tensor cores on NVIDIA GPUs). The
+    manifest records ``"precision": "fp16"`` and the new checksums; constants and checkpoint are
+    copied as they are.
+    """
+    import shutil
+
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    src, dst = Path(src), Path(dst)
+    manifest = json.loads((src / MANIFEST_FILE).read_text())
+    if manifest.get("precision") == "fp16":
+        raise ConfigError(f"{src} is already a float16 export")
+    dst.mkdir(parents=True, exist_ok=True)
+    for name, g in manifest["graphs"].items():
+        model = onnx.load(str(src / g["file"]))
+        half = convert_float_to_float16(model, keep_io_types=True)
+        tmp = dst / f".{g['file']}.partial"
+        onnx.save(half, str(tmp))
+        os.replace(tmp, dst / g["file"])
+        manifest["graphs"][name]["sha256"] = sha256_file(dst / g["file"])
+    if src != dst:
+        for item in (manifest["constants"]["file"], manifest["checkpoint"]["file"]):
+            if (src / item).exists():
+                shutil.copy2(src / item, dst / item)
+    manifest["precision"] = "fp16"
+    (dst / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return dst
 
 
 def _dist_version(name: str) -> str | None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.segment.prompts import Click, Prompt, PromptFeed, read_mask_png
+from rtseg.segment.providers import GpuOptions
 from rtseg.segment.sam2.tracker import Sam2Tracker, TrackResult
 
 CLICK_OBJECT_ID = 1
@@ -65,8 +66,10 @@ class Sam2Segmenter:
     name = "sam2"
 
     def __init__(self, model_dir: str | Path, prompts: Sequence[Prompt] = (), *, feed: PromptFeed | None = None,
-                 threads: int | None = None, provider: str = "auto", live: bool = False) -> None:
+                 threads: int | None = None, provider: str = "auto", live: bool = False,
+                 gpu: GpuOptions | None = None) -> None:
         self.model_dir = Path(model_dir)
+        self.gpu = gpu
         self.prompts = list(prompts)
         self.feed = feed
         self.threads = threads
@@ -109,7 +112,7 @@ class Sam2Segmenter:
                 self._start()
             return
         tracker = Sam2Tracker(self.model_dir, device=self.provider, intra_op_threads=self.threads,
-                              num_frames=num_frames)
+                              num_frames=num_frames, gpu=self.gpu)
         tracker.open()
         self._tracker = tracker
         self._start()

@@ -44,7 +44,7 @@ from PIL import Image
 
 from rtseg.errors import ConfigError, ModelError
 from rtseg.frame import ObjectMasks
-from rtseg.segment.providers import Device, ProviderChoice, create_session
+from rtseg.segment.providers import Device, GpuOptions, ProviderChoice, create_session
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model, warn_random_weights
 
 NO_OBJ_SCORE = -1024.0
@@ -253,7 +253,10 @@ class Sam2Tracker:
         verify_checksums: bool = True,
         spinning: bool = False,
         io_binding: bool | None = None,
+        gpu: GpuOptions | None = None,
     ) -> None:
+        self.gpu = gpu
+        """TensorRT engine cache, fp16 engines, GPU id (:class:`~rtseg.segment.providers.GpuOptions`)."""
         self.model_dir = Path(model_dir)
         self.spinning = spinning
         self.io_binding = io_binding
@@ -285,7 +288,8 @@ class Sam2Tracker:
         try:
             for name in GRAPH_FILES:
                 session, choice = create_session(
-                    model.graph_path(name), self.device, self.intra_op_threads, spinning=self.spinning
+                    model.graph_path(name), self.device, self.intra_op_threads, spinning=self.spinning,
+                    gpu=self.gpu,
                 )
                 self._sessions[name] = session
                 if self.provider_choice is None:
