@@ -87,3 +87,23 @@ def test_fused_image_encoder_matches_sam2(tiny_model: torch.nn.Module) -> None:
     for a, b in zip(ref, ours, strict=True):
         assert a.shape == b.shape
         assert float((a - b).abs().max()) <= 1e-5
+
+
+def test_one_head_attention_in_query_blocks_equals_the_whole_matrix() -> None:
+    # Image size 1024: 4096 queries are attended in blocks of 512 (the score matrix of all of them
+    # against ~28,000 memory tokens does not fit any cache); each row is the same arithmetic.
+    import math
+
+    from rtseg.segment.sam2.fused import BLOCKED_MIN_QUERIES, QUERY_BLOCK, single_head_attention
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 4096, 256, generator=g)
+    k = torch.randn(1, 3000, 256, generator=g)
+    v = torch.randn(1, 3000, 64, generator=g)
+    assert q.shape[1] >= BLOCKED_MIN_QUERIES and q.shape[1] % QUERY_BLOCK == 0
+    whole = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(256), dim=-1) @ v
+    blocked = single_head_attention(q, k, v)
+    assert blocked.shape == whole.shape
+    assert float((blocked - whole).abs().max()) < 1e-5
+    small = single_head_attention(q[:, :1024], k, v)  # image size 512: one block, as before
+    assert float((small - whole[:, :1024]).abs().max()) < 1e-5

@@ -157,3 +157,38 @@ def test_mask_prompt(sam2_model_dir, sam2_reference, bedroom_dir, bedroom_frames
     ours = _run_ours(sam2_model_dir, bedroom_frames, lambda t: t.add_mask(0, 1, mask))
     _compare(ours, ref, 1)
     assert iou(ours[0][1][0] > 0, mask) > 0.97
+
+
+def test_image_size_1024_one_point(tmp_path_factory: pytest.TempPathFactory, bedroom_dir: Path,
+                                   bedroom_frames: list[np.ndarray]) -> None:
+    """At 1024, the released resolution, the exported graphs differ: the memory attention attends
+    in blocks of 512 queries (4096 in all). Same check as at 512, on the first frames."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    from rtseg.segment.sam2.export import export_sam2
+    from tests.sam2_conftest import SAM2_SEED
+
+    frames = 3
+    model_dir = tmp_path_factory.mktemp("sam2-tiny-1024")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_sam2(model_dir, "tiny", 1024, random_seed=SAM2_SEED)
+        pred = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", str(model_dir / "checkpoint.pt"),
+                                          device="cpu", hydra_overrides_extra=["++model.image_size=1024"])
+    video = tmp_path_factory.mktemp("bedroom-3")
+    for i in range(frames):
+        (video / f"{i:05d}.jpg").symlink_to((bedroom_dir / f"{i:05d}.jpg").resolve())
+    ours = _run_ours(model_dir, bedroom_frames[:frames], lambda t: t.add_points(0, 1, POINT, [1]))
+    ours = {f: o for f, o in ours.items() if f < frames}
+
+    def ref_run(state: dict[str, Any], out: Outputs) -> None:
+        pred.add_new_points_or_box(state, 0, 1, points=POINT, labels=[1])
+        _propagate(pred, state, out)
+
+    ref = _reference(pred, video, ref_run)
+    for f in range(frames):
+        (low, _), (ref_low, _) = ours[f], ref[f]
+        assert low.shape == ref_low.shape == (1, 1, 256, 256)
+        spread = float(ref_low.max() - ref_low.min())
+        diff = float(np.abs(low - ref_low).max())
+        assert spread > 0.05 and diff <= 1e-3, f"frame {f}: low-res logits differ by {diff:.2e} (spread {spread:.3f})"
