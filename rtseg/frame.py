@@ -100,6 +100,9 @@ MASK_SOURCE_T_IN = "mask.t_in"
 """``Frame.stamps`` key: ``t_in`` of the frame the attached mask was computed from."""
 NEWEST_MASK = "newest_mask"
 """``Frame.extras`` key: the :class:`MaskState` a live segment stage attached to the frame."""
+UNCHANGED = "unchanged"
+"""``Frame.extras`` key: True when the change gate found no region of the frame changed since the last
+segmented frame (so the last mask holds as it is, without optical flow)."""
 
 @dataclass(frozen=True)
 class MaskState:

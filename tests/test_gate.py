@@ -74,6 +74,28 @@ def test_a_gated_file_job_runs_the_model_less_and_keeps_the_masks() -> None:
     assert len(gated) == len(reference) == 367
     assert gate["segmented"] + gate["skipped"] == 367
     assert gate["skipped"] >= 20  # the man sits still: many frames need no model run
-    assert extra["carry"]["carried_frames"] == gate["skipped"]  # each skipped frame got a carried mask
+    # Each skipped frame held the last mask (nothing changed: no optical flow), none was moved.
+    assert extra["carry"]["held_frames"] == gate["skipped"] and extra["carry"]["carried_frames"] == 0
     ious = [region_iou(a > 0.5, b > 0.5) for a, b in zip(gated, reference, strict=True)]
     assert min(ious) > 0.9 and float(np.mean(ious)) > 0.97
+
+
+def test_with_the_gate_on_and_every_frame_changed_the_masks_are_exactly_the_ungated_ones() -> None:
+    # DAVIS lucia: a woman walking; every frame changes, so every frame is segmented, and the
+    # carry stage the gate brings along must pass each frame's own mask through untouched.
+    from tests.conftest import DAVIS
+
+    def run(gate: float) -> tuple[list[np.ndarray], dict]:
+        folder = require(DAVIS / "lucia" / "JPEGImages")
+        spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(folder)},
+                                  "outputs": [{"kind": "null"}], "mask": {"gate": gate},
+                                  "run": {"progress": False}}).check()
+        pipeline = build(spec)
+        alphas = [np.array(f.alpha) for f in pipeline.frames()]
+        assert pipeline.stats is not None
+        return alphas, pipeline.stats.extra
+
+    plain, _ = run(0.0)
+    gated, extra = run(4.0)
+    assert extra["gate"]["skipped"] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(plain, gated, strict=True))

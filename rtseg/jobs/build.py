@@ -466,7 +466,7 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
         stats.stage_seconds["infer"] = list(seg.infer_seconds)
     if p.carry is not None:
         stats.extra["carry"] = {"age_frames": age_percentiles(p.carry.ages), "keys": p.carry.keys,
-                                "carried_frames": p.carry.carried_frames}
+                                "carried_frames": p.carry.carried_frames, "held_frames": p.carry.held_frames}
     if seg.gate is not None:
         g = seg.gate
         stats.extra["gate"] = {"threshold": g.options.threshold, "max_skip": g.options.max_skip,
@@ -502,7 +502,8 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
     if carry is not None:
         carrier = carry.carrier
         live["carry"] = {"enabled": carry.enabled, "age_frames": age_percentiles(carry.ages), "keys": carry.keys,
-                         "carried_frames": carry.carried_frames, "flow_width": carry.options.flow_width,
+                         "carried_frames": carry.carried_frames, "held_frames": carry.held_frames,
+                         "flow_width": carry.options.flow_width,
                          "mask_width": carry.mask_width, "blend_frames": carry.blend_frames,
                          "too_old": carrier.too_old if carrier is not None else 0}
     if p.adaptive is not None:

@@ -18,7 +18,16 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from rtseg.frame import MASK_READY, MASK_SOURCE_T_IN, NEWEST_MASK, Frame, MaskResult, MaskState, StreamInfo
+from rtseg.frame import (
+    MASK_READY,
+    MASK_SOURCE_T_IN,
+    NEWEST_MASK,
+    UNCHANGED,
+    Frame,
+    MaskResult,
+    MaskState,
+    StreamInfo,
+)
 from rtseg.graph.limiter import Admission, FlowLimiter
 from rtseg.graph.queues import Stopped
 from rtseg.graph.stage import ProcessStage, Worker
@@ -128,8 +137,12 @@ class SegmentStage(ProcessStage):
             return self._process_live(frame)
         schedule = self.schedule
         assert isinstance(schedule, EveryKth)
-        if frame.index % schedule.k or (self.gate is not None and not self.gate.check(frame.image)):
+        if frame.index % schedule.k:
             frame.alpha = None  # the carry stage moves the last mask onto it
+            return frame
+        if self.gate is not None and not self.gate.check(frame.image):
+            frame.alpha = None
+            frame.extras[UNCHANGED] = True  # the carry stage holds the last mask on it
             return frame
         result = self._run(frame)
         if result is None:
@@ -180,7 +193,8 @@ class SegmentStage(ProcessStage):
             return False
         gate = self.gate
         if gate is not None and not gate.check(frame.image, commit=False):
-            return False  # nothing changed: the newest mask goes on, moved by the carry stage
+            frame.extras[UNCHANGED] = True  # nothing changed: the carry stage holds the last mask
+            return False
         admitted = self.limiter.offer(frame) is Admission.IN_FLIGHT
         if admitted:
             self._last_offered = frame.index

@@ -237,10 +237,11 @@ class Carrier:
             self._catch_up(key, self._dis_prepare)
         return key
 
-    def set_key(self, index: int, mask: np.ndarray | CarryKey) -> bool:
+    def set_key(self, index: int, mask: np.ndarray | CarryKey, *, blend: bool = True) -> bool:
         """A fresh mask (any resolution, or a :meth:`prepare_key` result) for frame ``index`` (<= the
         newest pushed frame). False if its frame is older than the flow history: the mask is then
-        used unmoved (counted in ``too_old``)."""
+        used unmoved (counted in ``too_old``). ``blend=False``: no fade from the previous key (it was
+        not shown moved: the caller held it unmoved, or it is the previous frame's own mask)."""
         if self._index is None or self._grid is None:
             raise RuntimeError("Carrier.set_key() before any push()")
         if index > self._index:
@@ -255,7 +256,7 @@ class Carrier:
             key.found = False
         if not key.found:
             self.too_old += 1
-        if self.blend_frames > 0 and self._key is not None and self.age >= self.blend_min_age:
+        if blend and self.blend_frames > 0 and self._key is not None and self.age >= self.blend_min_age:
             self._old, self._blend_step = self._key, 0
         else:
             self._old = None

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from rtseg.errors import PipelineError
-from rtseg.frame import NEWEST_MASK, Frame, MaskState, StreamInfo
+from rtseg.frame import NEWEST_MASK, UNCHANGED, Frame, MaskState, StreamInfo
 from rtseg.graph.stage import ProcessStage
 from rtseg.imaging import upsample_alpha
 from rtseg.temporal.carry import LIVE_MASK_WIDTH, Carrier, CarryKey, CarryOptions
@@ -94,8 +94,12 @@ class CarryStage(ProcessStage):
         """Fresh masks taken as the new key."""
         self.carried_frames = 0
         """Frames whose mask was moved by flow (age > 0)."""
+        self.held_frames = 0
+        """Frames the change gate marked unchanged: the last mask was held on them, unmoved."""
         self.carrier: Carrier | None = None
         self._key: object | None = None
+        self._last_alpha: np.ndarray | None = None
+        self._moved_last = False
 
     def open(self, info: StreamInfo) -> None:
         w, h = info.size
@@ -105,6 +109,8 @@ class CarryStage(ProcessStage):
                                blend_frames=self.blend_frames, blend_min_age=2 if self.live else 1)
         self._key = None
         self.ages = []
+        self._last_alpha = None
+        self._moved_last = False
 
     def process(self, frame: Frame) -> Frame:
         return self._live(frame) if self.live else self._file(frame)
@@ -113,16 +119,25 @@ class CarryStage(ProcessStage):
         carrier = self.carrier
         assert carrier is not None, "open() first"
         carrier.push(frame.image, frame.index)
+        moved = False
         if frame.alpha is not None:
-            carrier.set_key(frame.index, frame.alpha)
+            # Fade from the old key only if it was shown moved by flow (infer_every K); a held mask
+            # or the previous frame's own mask is replaced as it is.
+            carrier.set_key(frame.index, frame.alpha, blend=self._moved_last)
             self.keys += 1
             if carrier.blending:
                 frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
         elif not carrier.has_key:
             raise PipelineError("carry stage got a frame without alpha before any inferred frame")
+        elif frame.extras.get(UNCHANGED) and self._last_alpha is not None:
+            frame.alpha = self._last_alpha  # nothing changed since the last segmented frame: hold it
+            self.held_frames += 1
         else:
             frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
             self.carried_frames += 1
+            moved = True
+        self._moved_last = moved
+        self._last_alpha = frame.alpha
         self._record(frame, carrier.age)
         return frame
 
@@ -146,9 +161,14 @@ class CarryStage(ProcessStage):
         age = carrier.age
         if age == 0 and not carrier.blending:
             frame.alpha = mask.alpha  # the frame's own mask, untouched
+        elif frame.extras.get(UNCHANGED) and mask is self._key and self._last_alpha is not None \
+                and not carrier.blending:
+            frame.alpha = self._last_alpha  # the change gate saw no change: hold the last output
+            self.held_frames += 1
         else:
             frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
             self.carried_frames += age > 0
+        self._last_alpha = frame.alpha
         self._record(frame, age)
         return frame
 
