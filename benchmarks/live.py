@@ -28,6 +28,7 @@ DATA = ROOT.parent / "shared" / "data"
 SCENARIOS = {
     "doctor-960x540-30fps": {"clip": "webcam/doctor-desk-960x540.mp4", "min_fps": 29.5},
     "juggle-1280x720-24fps": {"clip": "gallery/05_default_juggle.mp4", "min_fps": 24.0},
+    "thoughtful-640x360-30fps": {"clip": "webcam/thoughtful-640x360.mp4", "min_fps": 29.5},
 }
 MAX_P99_MS = 50.0
 MAX_CPU = 80.0

@@ -87,7 +87,7 @@ def cpu_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     ax.set_title("Where the CPU goes (rtseg)")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
+    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -94,7 +94,7 @@ def cli_data(
     fourcc: str | None = None, fail_closed: float | None = None, model: str | None = None,
     status: bool | None = None, debug: bool = False, model_dir: Path | None = None, point: list[str] | None = None,
     box: str | None = None, threads: int | None = None, provider: str | None = None, carry: bool | None = None,
-    target_fps: float | None = None, cpu_budget: float | None = None,
+    target_fps: float | None = None, cpu_budget: float | None = None, gate: float | None = None,
 ) -> dict[str, Any]:
     """The options given on the command line as a (partial) JobSpec dict; None = not given."""
     sinks = set(sink or [])
@@ -122,7 +122,7 @@ def cli_data(
         "source": {"camera": camera, "path": source, "realtime": realtime or None, "loop": loop, "mirror": mirror,
                    "width": width, "height": height, "fps": fps, "fourcc": fourcc},
         "model": model_data(model, model_dir, provider, threads, point, box),
-        "mask": {"carry": {"enabled": carry}},
+        "mask": {"carry": {"enabled": carry}, "gate": gate},
         "schedule": {"target_fps": target_fps, "cpu_budget": cpu_budget},
         "effect": fx,
         "outputs": outputs,
@@ -184,6 +184,9 @@ def webcam(
     provider: ProviderOpt = None,
     carry: Annotated[bool | None, typer.Option(
         "--carry/--no-carry", help="Move the newest mask to each frame by optical flow (default on).")] = None,
+    gate: Annotated[float | None, typer.Option(
+        "--gate", metavar="LEVELS", help="Skip the model on frames where no region changed by more than LEVELS "
+        "grey levels (default 4; 0: every frame).")] = None,
     target_fps: Annotated[float | None, typer.Option(
         "--target-fps", help="Adaptive: infer less often / on smaller input to hold this output fps.")] = None,
     cpu_budget: Annotated[float | None, typer.Option(

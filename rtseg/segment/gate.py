@@ -32,8 +32,14 @@ class GateOptions:
     rows: int = 9
     max_skip: int = 15
     """Frames in a row the gate may skip; the next one goes to the model regardless."""
+    criterion: str = "cells"
+    """``cells`` (rtseg's: the largest per-cell change, grey levels) or ``psnr`` (a whole-frame PSNR in
+    dB against the last segmented frame, as the OBS plugin skips frames: the model runs when the
+    PSNR falls below ``threshold``). ``psnr`` is there to compare the two (``benchmarks/gate.py``)."""
 
     def __post_init__(self) -> None:
+        if self.criterion not in ("cells", "psnr"):
+            raise ValueError(f"gate criterion must be cells or psnr, got {self.criterion!r}")
         if self.threshold <= 0:
             raise ValueError(f"gate threshold must be > 0, got {self.threshold}")
         if self.cols < 1 or self.rows < 1 or self.max_skip < 0:
@@ -81,10 +87,14 @@ class ChangeGate:
         return grey
 
     def change(self, thumb: np.ndarray) -> float:
-        """The largest per-cell mean absolute change between ``thumb`` and the last segmented frame."""
-        if self._ref is None or self._ref.shape != thumb.shape:
-            return float("inf")
+        """The largest per-cell mean absolute change between ``thumb`` and the last segmented frame
+        (``psnr``: the thumbnail's PSNR against it, dB)."""
         o = self.options
+        if self._ref is None or self._ref.shape != thumb.shape:
+            return 0.0 if o.criterion == "psnr" else float("inf")
+        if o.criterion == "psnr":
+            mse = float(np.mean((thumb.astype(np.float32) - self._ref) ** 2))
+            return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
         cells = cv2.resize(cv2.absdiff(thumb, self._ref), (o.cols, o.rows), interpolation=cv2.INTER_AREA)
         return float(cells.max())
 
@@ -94,7 +104,9 @@ class ChangeGate:
         is busy), then call :meth:`accept` with :attr:`pending` once it does."""
         thumb = self.thumbnail(image)
         self.last_change = self.change(thumb)
-        run = self.last_change > self.options.threshold or self._since >= self.options.max_skip
+        o = self.options
+        changed = self.last_change < o.threshold if o.criterion == "psnr" else self.last_change > o.threshold
+        run = changed or self._since >= o.max_skip
         self.pending = thumb
         if run:
             if commit:
