@@ -155,10 +155,13 @@ class CarryStage(ProcessStage):
         if mask is not self._key or not carrier.has_key:
             prepared = mask.prepared
             key = prepared[1] if isinstance(prepared, tuple) and prepared[0] is carrier else mask.alpha
-            carrier.set_key(min(mask.index, frame.index), key)
+            # Fade from the old mask only if it was being moved by flow; a held one is replaced as it is
+            # (a fade would first move it through every frame it was held on).
+            carrier.set_key(min(mask.index, frame.index), key, blend=self._moved_last)
             self._key = mask
             self.keys += 1
         age = carrier.age
+        self._moved_last = False
         if age == 0 and not carrier.blending:
             frame.alpha = mask.alpha  # the frame's own mask, untouched
         elif frame.extras.get(UNCHANGED) and mask is self._key and self._last_alpha is not None \
@@ -168,6 +171,7 @@ class CarryStage(ProcessStage):
         else:
             frame.alpha = upsample_alpha(carrier.current(), frame.width, frame.height)
             self.carried_frames += age > 0
+            self._moved_last = age > 0
         self._last_alpha = frame.alpha
         self._record(frame, age)
         return frame
