@@ -379,8 +379,6 @@ def test_replay_of_a_truncated_file_raises_the_decoder_error_in_read(tmp_path: P
     bad = tmp_path / "half.mp4"
     bad.write_bytes(data[: len(data) // 2])
     src = RealtimeSource(bad, clock=SimulatedClock())
-    # One decoder thread reports the broken packet; frame threads end early (fewer frames than declared).
-    truncated = r"truncated video .*half\.mp4(: decoded \d+ of 367 frames| at frame \d+)"
-    with src, pytest.raises(SourceError, match=truncated):
+    with src, pytest.raises(SourceError, match=r"truncated video .*half\.mp4: decoded \d+ of 367 frames"):
         while src.read() is not None:
             pass

@@ -72,6 +72,8 @@ class VideoFileSource(SourceStage):
         self.fps: Fraction = Fraction(30)
         self.time_base: Fraction = Fraction(1, 30)
         self.declared_frames = 0
+        self.bad_packets = 0
+        """Packets the decoder refused as invalid data and skipped."""
         self.has_audio = False
         self.rotation = 0
         """Degrees counter-clockwise the frames are turned to stand upright (the stream's display matrix)."""
@@ -104,7 +106,7 @@ class VideoFileSource(SourceStage):
         self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / self.fps
         self.declared_frames = int(stream.frames or 0)
         self.has_audio = bool(container.streams.audio)
-        self._frames = container.decode(stream)
+        self._frames = self._decode(container, stream)
         # The first frame carries the display rotation (how phones record portrait video): peek at it
         # so the stream info already has the upright size.
         try:
@@ -148,6 +150,20 @@ class VideoFileSource(SourceStage):
         frame = Frame(image, index=self._index, pts=pts, time_base=self.time_base)
         self._index += 1
         return frame
+
+    def _decode(self, container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.VideoFrame]:
+        """Frames of ``stream``, packet by packet. A packet the decoder refuses as invalid data (the cut
+        end of a truncated file, a damaged block) is skipped, as FFmpeg's own tools do, and counted in
+        :attr:`bad_packets`; a truncated file then ends early and :meth:`_check_complete` says how
+        many frames it lacks. One decoder thread reports such a packet at once, frame threads only
+        drop it, so this keeps the behaviour the same whatever the thread count."""
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                self.bad_packets += 1
+                continue
+            yield from frames  # type: ignore[misc]
 
     def _check_complete(self) -> None:
         # MP4/MOV sample tables state the frame count exactly; a shortfall means the data ran out.

@@ -26,7 +26,8 @@ def cut(data: bytes, fraction: float) -> bytes:
     ("empty.mp4", lambda: b"", "input is empty"),
     ("text.mp4", lambda: b"hello, this is not a video\n" * 50, "not a readable video"),
     # JUGGLE has its index (moov) first, as cameras and phones write: a cut leaves the frames before it
-    ("cut10.mp4", lambda: cut(JUGGLE.read_bytes(), 0.10), "corrupt or truncated video"),
+    # (the cut end is an invalid packet, skipped: at 10 % no whole frame is left)
+    ("cut10.mp4", lambda: cut(JUGGLE.read_bytes(), 0.10), "truncated"),
     ("cut50.mp4", lambda: cut(JUGGLE.read_bytes(), 0.50), "truncated video cut50.mp4: decoded"),
     ("cut99.mp4", lambda: cut(JUGGLE.read_bytes(), 0.99), "truncated video cut99.mp4: decoded"),
     # the sample has its index last: a cut loses the index and the file no longer reads as a video
