@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,8 +58,8 @@ def test_bad_gate_options_are_refused() -> None:
         JobSpec.from_dict({"command": "segment", "source": {"path": "x.mp4"}, "mask": {"gate": -1}})
 
 
-def _alphas(gate: float) -> tuple[list[np.ndarray], dict]:
-    spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(require(STILL))},
+def _alphas(gate: float, source: Path = STILL) -> tuple[list[np.ndarray], dict]:
+    spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(require(source))},
                               "outputs": [{"kind": "null"}], "mask": {"gate": gate},
                               "run": {"progress": False}}).check()
     pipeline = build(spec)
@@ -85,17 +87,8 @@ def test_with_the_gate_on_and_every_frame_changed_the_masks_are_exactly_the_unga
     # carry stage the gate brings along must pass each frame's own mask through untouched.
     from tests.conftest import DAVIS
 
-    def run(gate: float) -> tuple[list[np.ndarray], dict]:
-        folder = require(DAVIS / "lucia" / "JPEGImages")
-        spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(folder)},
-                                  "outputs": [{"kind": "null"}], "mask": {"gate": gate},
-                                  "run": {"progress": False}}).check()
-        pipeline = build(spec)
-        alphas = [np.array(f.alpha) for f in pipeline.frames()]
-        assert pipeline.stats is not None
-        return alphas, pipeline.stats.extra
-
-    plain, _ = run(0.0)
-    gated, extra = run(4.0)
+    lucia = DAVIS / "lucia" / "JPEGImages"
+    plain, _ = _alphas(0.0, lucia)
+    gated, extra = _alphas(4.0, lucia)
     assert extra["gate"]["skipped"] == 0
     assert all(np.array_equal(a, b) for a, b in zip(plain, gated, strict=True))

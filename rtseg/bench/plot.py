@@ -19,9 +19,39 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
+Bar = tuple[str, dict[str, float], str]
+"""(label, {part: ms}, text after the bar)."""
+
+
+def _stacked_bars(bars: list[Bar], path: Path, title: str, xlabel: str, height: float) -> Path:
+    """Stacked horizontal bars, one colour per part, one legend entry per part (outside, on the right)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 1.0 + height * len(bars)))
+    colours: dict[str, Any] = {}
+    cmap = plt.get_cmap("tab10")
+    for y, (_, parts, note) in enumerate(bars):
+        left = 0.0
+        for part, ms in parts.items():
+            c = colours.setdefault(part, cmap(len(colours) % 10))
+            ax.barh(y, ms, left=left, color=c, label=part)
+            left += ms
+        ax.text(left + 0.3, y, note, va="center", fontsize=8)
+    ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def stage_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     """Stacked horizontal bars: mean milliseconds per stage, one bar per workload and implementation."""
-    bars: list[tuple[str, dict[str, float], float]] = []
+    bars: list[Bar] = []
     for name, w in report["workloads"].items():
         if w.get("status") != "ok":
             continue
@@ -31,67 +61,25 @@ def stage_breakdown(report: dict[str, Any], path: Path) -> Path | None:
                 # A live source's time is the wait for the camera clock, not work: left out.
                 stages = {k: v["mean_ms"] for k, v in s["stages"].items()
                           if not (name.startswith("live") and k == "source")}
-                bars.append((f"{name}\n{label}", stages, s["fps"]["median"]))
+                bars.append((f"{name}\n{label}", stages, f"{s['fps']['median']:.1f} fps"))
     if not bars:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.7 * len(bars)))
-    colours: dict[str, Any] = {}
-    cmap = plt.get_cmap("tab10")
-    for y, (_, stages, fps) in enumerate(bars):
-        left = 0.0
-        for stage, ms in stages.items():
-            c = colours.setdefault(stage, cmap(len(colours) % 10))
-            ax.barh(y, ms, left=left, color=c, label=stage)
-            left += ms
-        ax.text(left + 0.5, y, f"{fps:.1f} fps", va="center", fontsize=8)
-    ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("mean wall time per frame in each stage (ms); stages overlap across threads in rtseg")
-    ax.set_title("Stage-time breakdown")
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _stacked_bars(bars, path, "Stage-time breakdown",
+                         "mean wall time per frame in each stage (ms); stages overlap across threads in rtseg", 0.7)
 
 
 def cpu_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     """Stacked horizontal bars: CPU ms per frame by pipeline thread (``other``: library threads, GC)."""
-    bars = []
+    bars: list[Bar] = []
     for name, w in report["workloads"].items():
-        if w.get("status") != "ok":
-            continue
-        s = w.get("rtseg")
+        s = w.get("rtseg") if w.get("status") == "ok" else None
         if s and s.get("cpu_ms_by_thread"):
-            bars.append((name, {k: v for k, v in s["cpu_ms_by_thread"].items() if k != "total"},
-                         s["cpu_ms_by_thread"].get("total", 0.0)))
+            cpu = s["cpu_ms_by_thread"]
+            bars.append((name, {k: v for k, v in cpu.items() if k != "total"}, f"{cpu.get('total', 0.0):.1f} ms"))
     if not bars:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.6 * len(bars)))
-    colours: dict[str, Any] = {}
-    cmap = plt.get_cmap("tab10")
-    for y, (_, parts, total) in enumerate(bars):
-        left = 0.0
-        for part, ms in parts.items():
-            c = colours.setdefault(part, cmap(len(colours) % 10))
-            ax.barh(y, ms, left=left, color=c, label=part)
-            left += ms
-        ax.text(left + 0.3, y, f"{total:.1f} ms", va="center", fontsize=8)
-    ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("CPU ms per output frame, by thread (all cores together)")
-    ax.set_title("Where the CPU goes (rtseg)")
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _stacked_bars(bars, path, "Where the CPU goes (rtseg)",
+                         "CPU ms per output frame, by thread (all cores together)", 0.6)
 
 
 def live_latency(report: dict[str, Any], path: Path) -> Path | None:
