@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from common import write_outputs
 
-from rtseg.bench.quality import Variant, evaluate_all, is_davis_folder, markdown, time_cost, variants
+from rtseg.bench.quality import Variant, evaluate_all, is_davis_folder, markdown, render_edges, time_cost, variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot-row", type=float, help="row (0..1 of the height) for alpha-over-time images")
     ap.add_argument("--plot-dir", type=Path, default=Path("benchmarks/results/flicker"))
     ap.add_argument("--cost-input", type=Path, help="720p video to time the default mask path on")
+    ap.add_argument("--edges-dir", type=Path, help="write head/arm crops (input and each --edges configuration) here")
+    ap.add_argument("--edges", nargs="*", default=["raw (selfie auto)", "default"],
+                    help="configurations shown side by side in the edge crops")
     args = ap.parse_args(argv)
 
     for seq in args.sequences:
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(seq: str, v: Variant, summary: dict[str, float], kymo: np.ndarray | None) -> None:
         print(f"{seq:14s} {v.name:32s} IoU {summary['iou']:.4f}  F {summary['boundary_f']:.4f}  "
-              f"flicker {summary['flicker']:.5f}", file=sys.stderr)
+              f"flicker {summary['flicker']:.5f}  leak {summary['outside_leak']:.3f}  "
+              f"loss {summary['inside_loss']:.3f}", file=sys.stderr)
         if kymo is not None:
             args.plot_dir.mkdir(parents=True, exist_ok=True)
             safe = "".join(c if c.isalnum() else "_" for c in v.name)
@@ -55,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cost_input:
         results["cost_720p"] = time_cost(args.cost_input)
         print(f"cost: {results['cost_720p']}", file=sys.stderr)
+    if args.edges_dir:
+        shown = [v for name in args.edges for v in variants() if v.name == name]
+        for seq in args.sequences:
+            print(f"edges: {render_edges(seq, shown, args.edges_dir)}", file=sys.stderr)
     write_outputs(results, markdown(results), args.json, args.markdown)
     return 0
 

@@ -1,4 +1,4 @@
-"""Mask quality metrics on ground truth: region IoU, DAVIS boundary F, and temporal flicker.
+"""Mask quality metrics on ground truth: region IoU, DAVIS boundary F, temporal flicker, and edge leak.
 
 Boundary F follows the DAVIS benchmark (Perazzi et al. 2016; ``davis2017-evaluation``'s
 ``f_boundary``): boundaries are one-pixel maps (``seg2bmap``), each side is matched to the other
@@ -74,6 +74,42 @@ def stable_region(gt_prev: np.ndarray, gt_cur: np.ndarray, margin: int = 5) -> n
     return same & ~near
 
 
+EDGE_BAND = 0.014
+"""Width of the edge bands of :func:`edge_leak`, as a fraction of the frame diagonal (14 px at 854x480)."""
+
+
+def edge_bands(gt: np.ndarray, band: float = EDGE_BAND) -> tuple[np.ndarray, np.ndarray]:
+    """(outside, inside): ground-truth background pixels within ``band`` x diagonal of the object, and
+    object pixels within that distance of the background (Euclidean distance transforms)."""
+    h, w = gt.shape
+    width = band * math.hypot(h, w)
+    fg = gt.astype(np.uint8)
+    to_fg = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 5)  # background pixels: distance to the object
+    to_bg = cv2.distanceTransform(fg, cv2.DIST_L2, 5)  # object pixels: distance to the background
+    return (fg == 0) & (to_fg <= width), (fg == 1) & (to_bg <= width)
+
+
+def edge_leak(alpha: np.ndarray, gt: np.ndarray, band: float = EDGE_BAND) -> tuple[float | None, float | None]:
+    """(outside leak, inside loss) of a soft ``alpha`` against boolean ``gt``.
+
+    Outside leak: mean alpha over the background band just outside the object (background the
+    composite keeps sharp). Inside loss: mean 1 - alpha over the object band just inside its edge
+    (the object blurred away). None for a band with no pixels.
+
+    >>> import numpy as np
+    >>> gt = np.zeros((400, 400), bool); gt[100:300, 100:300] = True   # bands 7.9 px wide
+    >>> edge_leak(gt.astype(np.float32), gt)
+    (0.0, 0.0)
+    >>> wide = np.zeros((400, 400), np.float32); wide[96:304, 96:304] = 1   # 4 px too wide
+    >>> leak, loss = edge_leak(wide, gt); round(leak, 2), loss
+    (0.57, 0.0)
+    """
+    outside, inside = edge_bands(gt, band)
+    leak = float(alpha[outside].mean()) if outside.any() else None
+    loss = float(1.0 - alpha[inside].mean()) if inside.any() else None
+    return leak, loss
+
+
 @dataclass
 class SequenceScore:
     """Accumulates per-frame IoU, boundary F and flicker over one sequence."""
@@ -81,6 +117,8 @@ class SequenceScore:
     ious: list[float] = field(default_factory=list)
     fs: list[float] = field(default_factory=list)
     flickers: list[float] = field(default_factory=list)
+    leaks: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
     _prev_alpha: np.ndarray | None = None
     _prev_gt: np.ndarray | None = None
 
@@ -89,6 +127,11 @@ class SequenceScore:
         pred = alpha > 0.5
         self.ious.append(region_iou(pred, gt))
         self.fs.append(boundary_f(pred, gt))
+        leak, loss = edge_leak(alpha, gt)
+        if leak is not None:
+            self.leaks.append(leak)
+        if loss is not None:
+            self.losses.append(loss)
         if self._prev_alpha is not None and self._prev_gt is not None:
             region = stable_region(self._prev_gt, gt)
             if region.any():
@@ -99,4 +142,6 @@ class SequenceScore:
         return {"iou": float(np.mean(self.ious)) if self.ious else 0.0,
                 "boundary_f": float(np.mean(self.fs)) if self.fs else 0.0,
                 "flicker": float(np.mean(self.flickers)) if self.flickers else 0.0,
+                "outside_leak": float(np.mean(self.leaks)) if self.leaks else 0.0,
+                "inside_loss": float(np.mean(self.losses)) if self.losses else 0.0,
                 "frames": len(self.ious)}

@@ -27,7 +27,7 @@ import numpy as np
 from rtseg.frame import Frame
 from rtseg.jobs.segmenters import refine_options, smoothing_options
 from rtseg.jobs.spec import MaskSpec
-from rtseg.metrics import SequenceScore
+from rtseg.metrics import EDGE_BAND, SequenceScore
 from rtseg.segment.base import Segmenter
 from rtseg.segment.registry import ModelOptions, create_segmenter
 from rtseg.segment.roi import RoiSegmenter
@@ -37,7 +37,7 @@ from rtseg.temporal.refine import RefineMode, RefineOptions
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
 from rtseg.temporal.stage import MaskStage
 
-METRICS = ("iou", "boundary_f", "flicker")
+METRICS = ("iou", "boundary_f", "flicker", "outside_leak", "inside_loss")
 
 
 @dataclass
@@ -207,4 +207,98 @@ def markdown(results: dict[str, Any]) -> str:
         m = results["mean"][name]
         cells += [f"{m['iou']:.3f}", f"{m['boundary_f']:.3f}", f"{m['flicker']:.4f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Edge leak in bands of {100 * EDGE_BAND:.1f} % of the frame diagonal on either side of the "
+              "ground-truth edge: outside leak = mean alpha over the background band (background kept sharp), "
+              "inside loss = mean 1 - alpha over the object band (object blurred away); lower is better.", "",
+              "| configuration | " + " | ".join(f"{s} leak | {s} loss" for s in seqs)
+              + " | mean leak | mean loss | mean IoU | mean F | mean flicker |",
+              "|" + "---|" * (1 + 2 * len(seqs) + 5)]
+    for name in results["variants"]:
+        cells = []
+        for s in seqs:
+            r = results["sequences"][s][name]
+            cells += [f"{r['outside_leak']:.3f}", f"{r['inside_loss']:.3f}"]
+        m = results["mean"][name]
+        cells += [f"{m['outside_leak']:.3f}", f"{m['inside_loss']:.3f}", f"{m['iou']:.3f}", f"{m['boundary_f']:.3f}",
+                  f"{m['flicker']:.4f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _alpha_at(seq: Path, variant: Variant, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame ``index`` of a DAVIS folder and the variant's alpha on it (run from frame 0, so the
+    temporal smoothing has its history)."""
+    stage = MaskStage(variant.smoothing, variant.refine)
+    seg = variant.segmenter()
+    src = ImageFolderSource(seq / "JPEGImages")
+    info = src.open()
+    try:
+        seg.open(info)
+        stage.open(info)
+        try:
+            while (frame := src.read()) is not None:
+                alpha = _mask_frame(seg, stage, frame)
+                if frame.index == index:
+                    return frame.image, alpha
+        finally:
+            stage.close()
+            seg.close()
+    finally:
+        src.close()
+    raise ValueError(f"{seq} has no frame {index}")
+
+
+def edge_boxes(gt: np.ndarray, side: int) -> dict[str, tuple[int, int]]:
+    """Top-left corners of square crops of ``side`` px: the head (top of the object) and its leftmost
+    and rightmost points in the middle third of its height (arms, shoulders)."""
+    ys, xs = np.nonzero(gt)
+    h, w = gt.shape
+    y0, y1 = int(ys.min()), int(ys.max())
+
+    def clamp(cx: int, cy: int) -> tuple[int, int]:
+        return int(np.clip(cx - side // 2, 0, w - side)), int(np.clip(cy - side // 2, 0, h - side))
+
+    top = ys == y0
+    boxes = {"head": clamp(int(xs[top].mean()), y0 + side // 3)}
+    mid = (ys > y0 + (y1 - y0) // 3) & (ys < y0 + 2 * (y1 - y0) // 3)
+    if mid.any():
+        left, right = int(np.argmin(np.where(mid, xs, w))), int(np.argmax(np.where(mid, xs, -1)))
+        boxes["left"] = clamp(int(xs[left]), int(ys[left]))
+        boxes["right"] = clamp(int(xs[right]), int(ys[right]))
+    return boxes
+
+
+def render_edges(seq: Path, chosen: Sequence[Variant], out_dir: Path, *, position: float = 0.5,
+                 strength: float = 25.0, side: int = 96, zoom: int = 3) -> Path:
+    """Side-by-side crops of the head and arms of one frame: the input, then each configuration's
+    background blur (what a video call shows), with the ground-truth edge drawn in thin green.
+    Rows: head, left, right; columns: input and each configuration. Written as PNG; returns its path."""
+    from rtseg.effects import BlurEffect
+
+    frames = sorted((seq / "JPEGImages").glob("*.jpg"))
+    index = min(len(frames) - 1, round(position * (len(frames) - 1)))
+    image = None
+    outputs: list[tuple[str, np.ndarray]] = []
+    fx = BlurEffect(strength=strength)
+    for v in chosen:
+        image, alpha = _alpha_at(seq, v, index)
+        outputs.append((v.name, fx.apply(image, alpha)))
+    assert image is not None
+    gt = load_gt(seq / "Annotations" / f"{frames[index].stem}.png", image.shape[:2])
+    edge = cv2.morphologyEx(gt.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)) > 0
+    columns = [("input", image), *outputs]
+    rows = []
+    for name, (x, y) in edge_boxes(gt, side).items():
+        tiles = []
+        for label, picture in columns:
+            crop = picture[y:y + side, x:x + side].copy()
+            crop[edge[y:y + side, x:x + side]] = (0, 255, 0)
+            big = cv2.resize(crop, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+            cv2.putText(big, f"{name}: {label}"[:34], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+            tiles.append(cv2.copyMakeBorder(big, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
+        rows.append(np.hstack(tiles))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{seq.name}-{frames[index].stem}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    return path
