@@ -10,10 +10,8 @@ import pytest
 
 from rtseg.jobs import JobSpec, build
 from rtseg.segment import SelfieSegmenter
-from rtseg.segment.selfie import SelfieRuntime, litert_available
+from rtseg.segment.selfie import SelfieRuntime
 from tests.conftest import DAVIS, JUGGLE, require
-
-pytestmark = pytest.mark.skipif(not litert_available(), reason="ai-edge-litert is a default dependency")
 
 
 def _frames() -> list[np.ndarray]:

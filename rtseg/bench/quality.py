@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,11 +106,9 @@ def _mask_frame(seg: Segmenter, stage: MaskStage, frame: Frame) -> np.ndarray:
     return frame.alpha
 
 
-def evaluate(seq: Path, variant: Variant, plot_row: float | None = None) -> tuple[dict[str, float], np.ndarray | None]:
-    """Score ``variant`` on one DAVIS-style folder; with ``plot_row`` (0..1 of the height) also return
-    that row of alpha over time (frames x width) to show flicker."""
-    score = SequenceScore()
-    rows = []
+def _masked_frames(seq: Path, variant: Variant) -> Generator[tuple[Frame, np.ndarray], None, None]:
+    """Each frame of a DAVIS-style folder with the variant's final alpha, in order (from frame 0, so
+    the temporal smoothing has its history); everything opened is closed when the iteration ends."""
     stage = MaskStage(variant.smoothing, variant.refine)
     seg = variant.segmenter()
     src = ImageFolderSource(seq / "JPEGImages")
@@ -120,16 +118,23 @@ def evaluate(seq: Path, variant: Variant, plot_row: float | None = None) -> tupl
         stage.open(info)
         try:
             while (frame := src.read()) is not None:
-                alpha = _mask_frame(seg, stage, frame)
-                gt = load_gt(seq / "Annotations" / f"{frame.name}.png", alpha.shape)
-                score.add(alpha, gt)
-                if plot_row is not None:
-                    rows.append(alpha[int(plot_row * (frame.height - 1))].copy())
+                yield frame, _mask_frame(seg, stage, frame)
         finally:
             stage.close()
             seg.close()
     finally:
         src.close()
+
+
+def evaluate(seq: Path, variant: Variant, plot_row: float | None = None) -> tuple[dict[str, float], np.ndarray | None]:
+    """Score ``variant`` on one DAVIS-style folder; with ``plot_row`` (0..1 of the height) also return
+    that row of alpha over time (frames x width) to show flicker."""
+    score = SequenceScore()
+    rows = []
+    for frame, alpha in _masked_frames(seq, variant):
+        score.add(alpha, load_gt(seq / "Annotations" / f"{frame.name}.png", alpha.shape))
+        if plot_row is not None:
+            rows.append(alpha[int(plot_row * (frame.height - 1))].copy())
     kymo = np.stack(rows) if rows else None
     return score.summary(), kymo
 
@@ -228,23 +233,13 @@ def markdown(results: dict[str, Any]) -> str:
 def _alpha_at(seq: Path, variant: Variant, index: int) -> tuple[np.ndarray, np.ndarray]:
     """The frame ``index`` of a DAVIS folder and the variant's alpha on it (run from frame 0, so the
     temporal smoothing has its history)."""
-    stage = MaskStage(variant.smoothing, variant.refine)
-    seg = variant.segmenter()
-    src = ImageFolderSource(seq / "JPEGImages")
-    info = src.open()
+    frames = _masked_frames(seq, variant)
     try:
-        seg.open(info)
-        stage.open(info)
-        try:
-            while (frame := src.read()) is not None:
-                alpha = _mask_frame(seg, stage, frame)
-                if frame.index == index:
-                    return frame.image, alpha
-        finally:
-            stage.close()
-            seg.close()
+        for frame, alpha in frames:
+            if frame.index == index:
+                return frame.image, alpha
     finally:
-        src.close()
+        frames.close()  # closes the model and the source at once, not at garbage collection
     raise ValueError(f"{seq} has no frame {index}")
 
 

@@ -33,10 +33,10 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
 
     The blur runs on a copy downscaled by about ``strength / 3`` (a 720p frame at strength 25 is
     blurred at 160x90, shrunk by :func:`~rtseg.imaging.shrink`), which is what makes strong blur
-    cheap. The factor is snapped to a whole
-    number that divides the frame size when one is within 25 % (:func:`block_factor`), which keeps
-    ``INTER_AREA`` on OpenCV's block-average path (≈3x cheaper than a fractional factor: 8 rather
-    than 8.33 at 720p, strength 25); the small-scale sigma absorbs the difference. With ``halo_free``
+    cheap. The factor is snapped to a whole number that divides the frame size when one is within
+    25 % (:func:`block_factor`), which keeps the shrink's ``INTER_AREA`` step on OpenCV's
+    block-average path (8 rather than 8.33 at 720p, strength 25); the small-scale sigma absorbs the
+    difference. With ``halo_free``
     the foreground is weighted out: ``blur(img·(1-a)) / blur(1-a)``, so the person does not smear
     into the background around their outline (what Google Meet's blur does), instead of a bright/dark halo.
     """
