@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot-dir", type=Path, default=Path("benchmarks/results/flicker"))
     ap.add_argument("--cost-input", type=Path, help="720p video to time the default mask path on")
     ap.add_argument("--edges-dir", type=Path, help="write head/arm crops (input and each --edges configuration) here")
-    ap.add_argument("--edges", nargs="*", default=["raw (selfie auto)", "default"],
+    ap.add_argument("--edges", nargs="*", default=["default, refine none (before)", "default"],
                     help="configurations shown side by side in the edge crops")
     args = ap.parse_args(argv)
 

@@ -108,6 +108,54 @@ def test_guided_refinement_snaps_a_blocky_alpha_to_the_image_edge() -> None:
     assert guided.min() >= 0.0 and guided.max() <= 1.0
 
 
+def test_edge_refinement_moves_the_edge_onto_the_image_edge_and_keeps_it_sharp() -> None:
+    h, w = 270, 480
+    image = np.full((h, w, 3), 40, np.uint8)
+    image[:, 240:] = (200, 180, 160)
+    off = np.zeros((h, w), np.float32)
+    off[:, 236:] = 1.0  # the model's edge, 4 px off the real one and soft from its low resolution
+    coarse = cv2.resize(cv2.resize(off, (60, 34), interpolation=cv2.INTER_AREA), (w, h))
+    plain = refine_alpha(coarse, image, RefineOptions(RefineMode.NONE))
+    edge = refine_alpha(coarse, image, RefineOptions(RefineMode.EDGE))
+    row_plain, row_edge = plain[h // 2], edge[h // 2]
+    assert abs(int(np.argmax(row_plain > 0.5)) - 240) >= 4
+    assert abs(int(np.argmax(row_edge > 0.5)) - 240) <= 1
+    soft = lambda row: int(((row > 0.02) & (row < 0.98)).sum())  # noqa: E731
+    assert soft(row_edge) <= 3 < soft(row_plain), "the ramp after the filter keeps the edge steep"
+    assert edge.min() >= 0.0 and edge.max() <= 1.0
+
+
+def test_edge_refinement_upsamples_to_the_frame_and_leaves_confident_regions_alone() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)  # busy texture everywhere
+    alpha = np.zeros((270, 480), np.float32)
+    alpha[100:200, 300:380] = 1.0
+    alpha[100:200, 299] = 0.5
+    out = refine_alpha(alpha, image, RefineOptions(RefineMode.EDGE))
+    assert out.shape == (720, 1280) and np.isfinite(out).all()
+    assert out.max() == 1.0, "the person is there"
+    assert (out[:, :640] == 0).all(), "far from the uncertain band the alpha stays as it was"
+    assert (out[330:500, 830:990] == 1).all()
+    flat = refine_alpha(np.full((270, 480), 0.5, np.float32), np.zeros((720, 1280, 3), np.uint8),
+                        RefineOptions(RefineMode.EDGE))
+    assert np.isfinite(flat).all(), "a flat image (no colour variance) must not divide by zero"
+    empty = refine_alpha(np.zeros((270, 480), np.float32), image, RefineOptions(RefineMode.EDGE))
+    assert not empty.any()
+
+
+@pytest.mark.parametrize("seq", ["lucia", "dance-twirl"])
+def test_edge_refinement_takes_the_edge_leak_down_on_ground_truth(seq: str) -> None:
+    folder = require(DAVIS / seq)
+    default = quality.default_variant()
+    assert default.refine.mode is RefineMode.EDGE
+    unrefined, _ = quality.evaluate(folder, quality.Variant("none", default.segmenter, default.smoothing))
+    edge, _ = quality.evaluate(folder, default)
+    assert edge["outside_leak"] <= 0.9 * unrefined["outside_leak"]
+    assert edge["inside_loss"] <= unrefined["inside_loss"]
+    assert edge["iou"] >= unrefined["iou"] + 0.01
+    assert edge["flicker"] <= unrefined["flicker"]
+
+
 def test_light_wrap_only_touches_the_foreground_edge() -> None:
     alpha = np.zeros((100, 100), np.float32)
     alpha[20:80, 20:80] = 1
@@ -135,7 +183,9 @@ def test_the_benchmark_script_writes_the_table_json_and_flicker_images(tmp_path:
     out_json, out_md, plots = tmp_path / "q.json", tmp_path / "q.md", tmp_path / "flicker"
     r = subprocess.run([sys.executable, "benchmarks/quality.py", str(seq), "--only", "raw (selfie auto)", "default",
                         "--json", str(out_json), "--markdown", str(out_md), "--plot-row", "0.6",
-                        "--plot-dir", str(plots)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        "--plot-dir", str(plots), "--edges-dir", str(tmp_path / "edges"),
+                        "--edges", "raw (selfie auto)", "default"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out_json.read_text())
     assert doc["variants"] == ["raw (selfie auto)", "default"]
@@ -145,6 +195,10 @@ def test_the_benchmark_script_writes_the_table_json_and_flicker_images(tmp_path:
     assert sorted(p.name for p in plots.iterdir()) == ["lucia-default.png", "lucia-raw__selfie_auto_.png"]
     assert cv2.imread(str(plots / "lucia-default.png"), cv2.IMREAD_GRAYSCALE).shape == (70 * 4, 854)
     assert "| default |" in out_md.read_text()
+    assert 0 <= default["outside_leak"] < 1 and 0 <= default["inside_loss"] < 1
+    assert "lucia leak | lucia loss" in out_md.read_text()
+    crops = cv2.imread(str(tmp_path / "edges" / "lucia-00034.png"))
+    assert crops is not None and crops.shape[1] == 3 * (96 * 3 + 4), "input, raw and default side by side"
     bad = subprocess.run([sys.executable, "benchmarks/quality.py", str(tmp_path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "not a DAVIS-style folder" in bad.stderr

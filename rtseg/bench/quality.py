@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,12 @@ def default_variant() -> Variant:
     return Variant("default", lambda: create_segmenter("selfie", options), smoothing_options(m), refine_options(m))
 
 
+def before_edge_variant() -> Variant:
+    """The default before the ``edge`` refinement (issue 15's "today"): the same, with ``refine = "none"``."""
+    dv = default_variant()
+    return Variant("default, refine none (before)", dv.segmenter, dv.smoothing, RefineOptions(RefineMode.NONE))
+
+
 def variants() -> list[Variant]:
     def raw() -> Segmenter:
         return SelfieSegmenter("auto")
@@ -68,6 +74,7 @@ def variants() -> list[Variant]:
         return RoiSegmenter("auto")
 
     motion = SmoothingOptions(SmoothingMode.MOTION)
+    before = before_edge_variant()
     return [
         Variant("raw (selfie auto)", raw),
         Variant("raw (selfie-square)", raw_sq),
@@ -79,6 +86,11 @@ def variants() -> list[Variant]:
         Variant("roi", roi),
         Variant("roi + motion-aware", roi, motion),
         Variant("roi + motion-aware + guided", roi, motion, RefineOptions(RefineMode.GUIDED)),
+        before,
+        Variant("default, ramp 0.45/0.55, refine none", before.segmenter,
+                replace(before.smoothing, low=0.45, high=0.55), before.refine),
+        Variant("default, edge at full resolution", before.segmenter, before.smoothing,
+                RefineOptions(RefineMode.EDGE, radius=16, guide_side=100_000)),
         default_variant(),
     ]
 
@@ -159,7 +171,8 @@ def evaluate_all(sequences: Sequence[Path], chosen: Sequence[Variant], plot_row:
 
 
 def time_cost(video: Path, frames: int = 120, repeat: int = 5) -> dict[str, Any]:
-    """ms per frame: raw model + bilinear upsample vs the default mask path, same frames, same run."""
+    """ms per frame: raw model + bilinear upsample vs the default mask path (and the default before the
+    ``edge`` refinement), same frames, same run, alternating."""
     images: list[Frame] = []
     src = VideoFileSource(video)
     info = src.open()
@@ -186,16 +199,20 @@ def time_cost(video: Path, frames: int = 120, repeat: int = 5) -> dict[str, Any]
         finally:
             seg.close()
 
-    raw, default = [], []
-    for _ in range(repeat):  # alternate so machine noise hits both
+    before = before_edge_variant()
+    raw, previous, default = [], [], []
+    for _ in range(repeat):  # alternate so machine noise hits all three
         raw.append(run(SelfieSegmenter("auto"), MaskStage(SmoothingOptions(SmoothingMode.NONE))))
+        previous.append(run(before.segmenter(), MaskStage(before.smoothing, before.refine)))
         default.append(run(dv.segmenter(), MaskStage(dv.smoothing, dv.refine)))
     rw, rc = (float(np.median([x[i] for x in raw])) for i in (0, 1))
+    bc = float(np.median([x[1] for x in previous]))
     dw, dc = (float(np.median([x[i] for x in default])) for i in (0, 1))
     h, w = images[0].image.shape[:2]
     return {"resolution": f"{w}x{h}", "frames": len(images), "load_1min": round(os.getloadavg()[0], 2),
             "raw_ms": round(rw, 2), "default_ms": round(dw, 2), "added_ms": round(dw - rw, 2),
-            "raw_cpu_ms": round(rc, 2), "default_cpu_ms": round(dc, 2), "added_cpu_ms": round(dc - rc, 2)}
+            "raw_cpu_ms": round(rc, 2), "default_cpu_ms": round(dc, 2), "added_cpu_ms": round(dc - rc, 2),
+            "before_edge_cpu_ms": round(bc, 2), "edge_cpu_ms": round(dc - bc, 2)}
 
 
 def markdown(results: dict[str, Any]) -> str:

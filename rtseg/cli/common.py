@@ -57,7 +57,8 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 MasksOpt = Annotated[Path | None, typer.Option("--masks", help="Also write one mask PNG per frame here.")]
 QueueOpt = Annotated[int | None, typer.Option("--queue-size", help="Frames buffered between stages.")]
 SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | ema | uncertainty | motion (default).")]
-RefineOpt = Annotated[str | None, typer.Option("--refine", help="none (default) | feather | guided.")]
+RefineOpt = Annotated[str | None, typer.Option(
+    "--refine", help="edge (default: snap the mask edge to the image's) | none | feather | guided.")]
 RoiOpt = Annotated[bool | None, typer.Option(
     "--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
 InferEveryOpt = Annotated[int | None, typer.Option(

@@ -263,10 +263,13 @@ class MaskSpec(_Strict):
     low: Num = Field(0.1, ge=0, lt=1)
     high: Num = Field(0.9, gt=0, le=1)
     """Output ramp: alpha below ``low`` → 0, above ``high`` → 1, linear (soft) in between."""
-    refine: str = "none"
-    """none | feather | guided (guided filter at 1/``refine_scale`` with the frame as guide)."""
-    refine_radius: Int = Field(4, ge=1, le=64)
-    refine_eps: Num = Field(1e-3, gt=0)
+    refine: str = "edge"
+    """edge (colour-guided edge snap around the uncertain band, then a steep ramp) | none | feather |
+    guided (guided filter at 1/``refine_scale`` with the frame as guide, soft)."""
+    refine_radius: Int | None = Field(None, ge=1, le=64)
+    """Guided-filter window radius (unset: 8 for edge, 4 for guided)."""
+    refine_eps: Num | None = Field(None, gt=0)
+    """Guided-filter regularisation on 0..1 intensities (unset: 1e-4 for edge, 1e-3 for guided)."""
     refine_scale: Int = Field(4, ge=1, le=16)
     infer_every: Int = Field(1, ge=1, le=1000)
     """Files: run the model on every K-th frame only; optical flow moves the mask onto the frames between."""

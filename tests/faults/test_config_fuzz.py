@@ -57,7 +57,8 @@ def valid_file_jobs(draw: st.DrawFn, out: Path) -> dict[str, Any]:
         if outputs[-1]["kind"] == "images":
             outputs[-1]["path"] = str(out / "frames")
     mask = {"roi": draw(st.booleans()), "smoothing": draw(st.sampled_from(["none", "ema", "uncertainty", "motion"])),
-            "refine": draw(st.sampled_from(["none", "feather", "guided"])), "infer_every": draw(st.integers(1, 8)),
+            "refine": draw(st.sampled_from(["none", "feather", "guided", "edge"])),
+            "infer_every": draw(st.integers(1, 8)),
             "roi_margin": draw(st.floats(0, 1)), "low": draw(st.floats(0, 0.4)), "high": draw(st.floats(0.6, 1))}
     effect: dict[str, Any] = {"strength": draw(st.floats(0, 200)), "halo_free": draw(st.booleans())}
     if kind is JobKind.REPLACE:
