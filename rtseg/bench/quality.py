@@ -306,7 +306,7 @@ def render_edges(seq: Path, chosen: Sequence[Variant], out_dir: Path, *, positio
             crop = picture[y:y + side, x:x + side].copy()
             crop[edge[y:y + side, x:x + side]] = (0, 255, 0)
             big = cv2.resize(crop, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-            cv2.putText(big, f"{name}: {label}"[:34], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+            cv2.putText(big, f"{name}: {label}"[:40], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                         cv2.LINE_AA)
             tiles.append(cv2.copyMakeBorder(big, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
         rows.append(np.hstack(tiles))
