@@ -63,6 +63,14 @@ def before_edge_variant() -> Variant:
     return Variant("default, refine none (before)", dv.segmenter, dv.smoothing, RefineOptions(RefineMode.NONE))
 
 
+def rvm_variant(model_dir: str | Path) -> Variant:
+    """``--quality high``: Robust Video Matting (``rtseg import-rvm``), no smoothing, the default refinement."""
+    from rtseg.segment.rvm import RvmSegmenter
+
+    return Variant("rvm (--quality high)", lambda: RvmSegmenter(model_dir),
+                   SmoothingOptions(SmoothingMode.NONE), refine_options(MaskSpec()))
+
+
 def variants() -> list[Variant]:
     def raw() -> Segmenter:
         return SelfieSegmenter("auto")

@@ -73,7 +73,7 @@ def _root(
 
 
 # Feature packages add their own commands with ``register(app)``; keeps this module small.
-COMMAND_MODULES = ("rtseg.cli.files", "rtseg.cli.live", "rtseg.cli.track", "rtseg.cli.batch",
+COMMAND_MODULES = ("rtseg.cli.files", "rtseg.cli.live", "rtseg.cli.track", "rtseg.cli.rvm", "rtseg.cli.batch",
                    "rtseg.cli.studio", "rtseg.bench.cli")
 _registered = False
 

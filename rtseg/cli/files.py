@@ -26,6 +26,7 @@ from rtseg.cli.common import (
     ProgressOpt,
     PromptsOpt,
     ProviderOpt,
+    QualityOpt,
     QueueOpt,
     RefineOpt,
     RleOpt,
@@ -33,6 +34,7 @@ from rtseg.cli.common import (
     SmoothingOpt,
     StatsOpt,
     ThreadsOpt,
+    apply_quality,
     execute,
     mask_data,
     model_data,
@@ -67,7 +69,7 @@ def file_job(kind: JobKind, o: dict[str, Any], effect: dict[str, Any] | None = N
             "run": run_data(o.get("progress"), o.get("stats_json"), o.get("debug", False), o.get("queue_size")),
             "outputs": outputs,
         }
-        return spec_from(kind, data, o.get("config"))
+        return spec_from(kind, apply_quality(o.get("quality"), data), o.get("config"))
 
     execute(make, bool(o.get("debug")))
 
@@ -80,7 +82,8 @@ def blur(
     prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None, rle: RleOpt = None,
     logits: LogitsOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None,
     queue_size: QueueOpt = None, crf: CrfOpt = None, preset: PresetOpt = None, smoothing: SmoothingOpt = None,
-    refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None, debug: DebugOpt = False,
+    refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None, quality: QualityOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Blur the background, keep the person (or the SAM 2 object) sharp."""
     file_job(JobKind.BLUR, locals(), {"strength": strength})
@@ -99,7 +102,7 @@ def replace(
     light_wrap: Annotated[float | None, typer.Option(
         "--light-wrap", help="0..1: background light over the edge.")] = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
-    debug: DebugOpt = False,
+    quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Replace the background with an image, a looped video, or a colour."""
     file_job(JobKind.REPLACE, locals(), {"backgrounds": [background] if background else None,
@@ -116,7 +119,7 @@ def cutout(
     logits: LogitsOpt = None, config: ConfigOpt = None,
     progress: ProgressOpt = None, stats_json: StatsOpt = None, queue_size: QueueOpt = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
-    debug: DebugOpt = False,
+    quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Cut the person (or the SAM 2 object) out: output with an alpha channel."""
     file_job(JobKind.CUTOUT, locals())
@@ -130,7 +133,8 @@ def overlay(
     prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None, rle: RleOpt = None,
     logits: LogitsOpt = None, config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None,
     queue_size: QueueOpt = None, smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None,
-    infer_every: InferEveryOpt = None, debug: DebugOpt = False,
+    infer_every: InferEveryOpt = None, quality: QualityOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Tint the segmented person or object (a view of the mask)."""
     file_job(JobKind.OVERLAY, locals(), {"overlay_colour": colour})
@@ -144,7 +148,7 @@ def segment(
     provider: ProviderOpt = None, threads: ThreadsOpt = None, rle: RleOpt = None, logits: LogitsOpt = None,
     config: ConfigOpt = None, progress: ProgressOpt = None, stats_json: StatsOpt = None, queue_size: QueueOpt = None,
     smoothing: SmoothingOpt = None, refine: RefineOpt = None, roi: RoiOpt = None, infer_every: InferEveryOpt = None,
-    debug: DebugOpt = False,
+    quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Write the masks the composite would use, one PNG per frame (alpha 0..255; SAM 2: object ids)."""
     file_job(JobKind.SEGMENT, locals())
