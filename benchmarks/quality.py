@@ -23,7 +23,16 @@ import cv2
 import numpy as np
 from common import write_outputs
 
-from rtseg.bench.quality import Variant, evaluate_all, is_davis_folder, markdown, render_edges, time_cost, variants
+from rtseg.bench.quality import (
+    Variant,
+    evaluate_all,
+    is_davis_folder,
+    markdown,
+    render_edges,
+    rvm_variant,
+    time_cost,
+    variants,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot-dir", type=Path, default=Path("benchmarks/results/flicker"))
     ap.add_argument("--cost-input", type=Path, help="720p video to time the default mask path on")
     ap.add_argument("--edges-dir", type=Path, help="write head/arm crops (input and each --edges configuration) here")
-    ap.add_argument("--edges", nargs="*", default=["default, refine none (before)", "default"],
+    ap.add_argument("--edges", nargs="*", default=["default, refine none (before)", "default", "rvm (--quality high)"],
                     help="configurations shown side by side in the edge crops")
+    ap.add_argument("--rvm-dir", type=Path, help="also score `--quality high` (the folder `rtseg import-rvm` wrote)")
     args = ap.parse_args(argv)
 
     for seq in args.sequences:
         if not is_davis_folder(seq):
             ap.error(f"{seq} is not a DAVIS-style folder (JPEGImages/ and Annotations/)")
-    chosen = [v for v in variants() if not args.only or v.name in args.only]
+    every = variants() + ([rvm_variant(args.rvm_dir)] if args.rvm_dir else [])
+    chosen = [v for v in every if not args.only or v.name in args.only]
 
     def show(seq: str, v: Variant, summary: dict[str, float], kymo: np.ndarray | None) -> None:
         print(f"{seq:14s} {v.name:32s} IoU {summary['iou']:.4f}  F {summary['boundary_f']:.4f}  "
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         results["cost_720p"] = time_cost(args.cost_input)
         print(f"cost: {results['cost_720p']}", file=sys.stderr)
     if args.edges_dir:
-        shown = [v for name in args.edges for v in variants() if v.name == name]
+        shown = [v for name in args.edges for v in every if v.name == name]
         for seq in args.sequences:
             print(f"edges: {render_edges(seq, shown, args.edges_dir)}", file=sys.stderr)
     write_outputs(results, markdown(results), args.json, args.markdown)

@@ -135,7 +135,7 @@ def test_a_missing_model_says_how_to_make_it(tmp_path: Path) -> None:
         check_model_dir(tmp_path)
 
 
-def test_the_encoder_sees_about_512_pixels_on_the_long_side() -> None:
-    assert round(854 * downsample_ratio(854, 480)) == 512
-    assert round(1920 * downsample_ratio(1920, 1080)) == 512
+def test_the_encoder_sees_about_640_pixels_on_the_long_side() -> None:
+    assert round(854 * downsample_ratio(854, 480)) == 640
+    assert round(1920 * downsample_ratio(1920, 1080)) == 640
     assert downsample_ratio(400, 300) == 1.0

@@ -60,8 +60,8 @@ SmoothingOpt = Annotated[str | None, typer.Option("--smoothing", help="none | em
 RefineOpt = Annotated[str | None, typer.Option(
     "--refine", help="edge (default: snap the mask edge to the image's) | none | feather | guided.")]
 QualityOpt = Annotated[str | None, typer.Option(
-    "--quality", help="standard (default: the selfie model) | high (Robust Video Matting: finer edges, ~200 ms "
-    "per 480p frame; run `rtseg import-rvm` once first).")]
+    "--quality", help="standard (default: the selfie model) | high (Robust Video Matting: finer edges, about "
+    "20x the CPU, ~0.6 s per 720p frame here; run `rtseg import-rvm` once first).")]
 RoiOpt = Annotated[bool | None, typer.Option(
     "--roi/--no-roi", help="Second model pass on a crop around the person (default on).")]
 InferEveryOpt = Annotated[int | None, typer.Option(

@@ -97,8 +97,8 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("selfie-landscape", "MediaPipe selfie segmentation, 256x144 model", _selfie(SelfieVariant.LANDSCAPE)),
     ModelEntry("sam2", "SAM 2 masklet propagation through ONNX Runtime, any object from points/boxes/masks "
                "(needs --model-dir)", _sam2, tracks_objects=True, needs_model_dir=True),
-    ModelEntry("rvm", "Robust Video Matting through ONNX Runtime, people, fine edges, ~200 ms per 480p frame on "
-               "CPU; opt-in, made by `rtseg import-rvm` (GPL-3.0 code, weights without a stated licence)", _rvm),
+    ModelEntry("rvm", "Robust Video Matting through ONNX Runtime, people, fine edges, ~0.6 s of CPU per 720p "
+               "frame; opt-in, made by `rtseg import-rvm` (GPL-3.0 code, weights without a stated licence)", _rvm),
 )}
 
 
