@@ -19,8 +19,9 @@ import pytest
 
 from rtseg.bench import quality
 from rtseg.errors import ModelError
+from rtseg.segment.models import sha256_file
 from rtseg.segment.rvm import RvmSegmenter, check_model_dir, downsample_ratio
-from rtseg.segment.rvm_import import FILES, MANIFEST_FORMAT, sha256_of
+from rtseg.segment.rvm_import import FILES, MANIFEST_FORMAT
 from tests.conftest import DAVIS, read_mask, require, run_cli
 
 needs_import = pytest.mark.skipif(
@@ -55,7 +56,7 @@ def test_import_writes_a_checked_onnx_model_and_leaves_nothing_else(rvm_dir: Pat
     assert manifest["format"] == MANIFEST_FORMAT
     assert manifest["source"]["files"] == FILES
     assert "GPL-3.0" in manifest["licence"]
-    assert sha256_of(rvm_dir / manifest["onnx"]["file"]) == manifest["onnx"]["sha256"]
+    assert sha256_file(rvm_dir / manifest["onnx"]["file"]) == manifest["onnx"]["sha256"]
     assert check_model_dir(rvm_dir) == manifest
     assert sorted(p.name for p in rvm_dir.parent.iterdir()) == ["model"], "no staging folder left beside it"
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from rtseg.errors import ModelError
 from rtseg.frame import Frame, MaskResult, StreamInfo
-from rtseg.segment.rvm_import import MANIFEST_FILE, MANIFEST_FORMAT, ONNX_FILE, STATE_CHANNELS, sha256_of
+from rtseg.segment.models import sha256_file
+from rtseg.segment.rvm_import import MANIFEST_FILE, MANIFEST_FORMAT, ONNX_FILE, STATE_CHANNELS
 
 INTERNAL_SIDE = 640
 """The encoder's input long side: ``downsample_ratio = min(1, 640 / long side)``. RVM's authors advise
@@ -51,7 +52,7 @@ def check_model_dir(model_dir: Path, *, verify: bool = True) -> dict[str, Any]:
     graph = model_dir / manifest["onnx"]["file"]
     if not graph.is_file():
         raise ModelError(f"{graph} is missing; run `rtseg import-rvm --out {model_dir}` again")
-    if verify and sha256_of(graph) != manifest["onnx"]["sha256"]:
+    if verify and sha256_file(graph) != manifest["onnx"]["sha256"]:
         raise ModelError(f"{graph} does not match its manifest's sha256; "
                          f"run `rtseg import-rvm --out {model_dir}` again")
     return manifest

