@@ -140,3 +140,13 @@ def test_the_encoder_sees_about_640_pixels_on_the_long_side() -> None:
     assert round(854 * downsample_ratio(854, 480)) == 640
     assert round(1920 * downsample_ratio(1920, 1080)) == 640
     assert downsample_ratio(400, 300) == 1.0
+
+
+@pytest.mark.slow
+def test_quality_high_without_a_model_is_one_line_and_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    r = run_cli("blur", str(require(DAVIS / "lucia" / "JPEGImages")), "-o", str(out), "--quality", "high",
+                "--model-dir", str(tmp_path / "absent"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("error: no RVM model in")
+    assert "Traceback" not in r.stderr and not out.exists() and sorted(tmp_path.iterdir()) == []
