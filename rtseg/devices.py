@@ -107,6 +107,20 @@ def describe_virtual_cameras(
     return "; ".join(parts)
 
 
+def rvm_status() -> str:
+    """Whether ``--quality high`` can run here: the imported RVM model's folder, or how to make it."""
+    from rtseg.errors import ModelError
+    from rtseg.segment.rvm import check_model_dir
+    from rtseg.segment.rvm_import import default_dir
+
+    folder = default_dir()
+    try:
+        check_model_dir(folder, verify=False)
+    except ModelError:
+        return f"not imported ({folder} has no model; `rtseg import-rvm` makes it)"
+    return f"ready ({folder})"
+
+
 def report() -> list[str]:
     from rtseg.version import __version__
 
@@ -125,6 +139,7 @@ def report() -> list[str]:
 
     lines.append("selfie model runtime: " + ("LiteRT (ai-edge-litert " + _pkg("ai-edge-litert") + ")"
                                              if litert_available() else "MediaPipe Tasks (LiteRT not installed)"))
+    lines.append("--quality high (rvm): " + rvm_status())
     cams = cameras()
     lines.append("cameras: " + (", ".join(cams) if cams else "none found (no /dev/video* devices)"))
     backends, note = virtual_camera_backends()

@@ -150,3 +150,14 @@ def test_quality_high_without_a_model_is_one_line_and_no_output(tmp_path: Path) 
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1].startswith("error: no RVM model in")
     assert "Traceback" not in r.stderr and not out.exists() and sorted(tmp_path.iterdir()) == []
+
+
+def test_devices_says_whether_quality_high_can_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtseg.devices import rvm_status
+
+    monkeypatch.setenv("RTSEG_RVM_DIR", str(tmp_path))
+    assert rvm_status().startswith("not imported") and "rtseg import-rvm" in rvm_status()
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": MANIFEST_FORMAT,
+                                                        "onnx": {"file": "rvm.onnx", "sha256": "0" * 64}}))
+    (tmp_path / "rvm.onnx").write_bytes(b"graph")
+    assert rvm_status() == f"ready ({tmp_path})"
