@@ -24,15 +24,15 @@ from rtseg.segment.rvm import RvmSegmenter, check_model_dir, downsample_ratio
 from rtseg.segment.rvm_import import FILES, MANIFEST_FORMAT
 from tests.conftest import DAVIS, read_mask, require, run_cli
 
-needs_import = pytest.mark.skipif(
-    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("tensorflow") is None,
-    reason="the rvm-import extra is not installed (the test command installs it)")
+NO_EXTRA = importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("tensorflow") is None
+NO_EXTRA_REASON = "the rvm-import extra is not installed (the test command installs it)"
+needs_import = pytest.mark.skipif(NO_EXTRA, reason=NO_EXTRA_REASON)
 
 
 @pytest.fixture(scope="session")
 def rvm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("tensorflow") is None:
-        pytest.skip("the rvm-import extra is not installed (the test command installs it)")
+    if NO_EXTRA:
+        pytest.skip(NO_EXTRA_REASON)
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed (the test command installs it)")
     out = tmp_path_factory.mktemp("rvm") / "model"

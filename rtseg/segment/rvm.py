@@ -22,7 +22,7 @@ import numpy as np
 from rtseg.errors import ModelError
 from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.segment.models import sha256_file
-from rtseg.segment.rvm_import import MANIFEST_FILE, MANIFEST_FORMAT, ONNX_FILE, STATE_CHANNELS
+from rtseg.segment.rvm_import import MANIFEST_FILE, MANIFEST_FORMAT, STATE_CHANNELS
 
 INTERNAL_SIDE = 640
 """The encoder's input long side: ``downsample_ratio = min(1, 640 / long side)``. RVM's authors advise
@@ -91,7 +91,7 @@ class RvmSegmenter:
             from rtseg.segment.providers import create_session
 
             manifest = check_model_dir(self.model_dir)
-            self._session, _ = create_session(self.model_dir / ONNX_FILE, self.provider, self.threads)
+            self._session, _ = create_session(self.model_dir / manifest["onnx"]["file"], self.provider, self.threads)
             names = manifest["onnx"]["outputs"]
             self._outputs = [names[k] for k in ("pha", "r1o", "r2o", "r3o", "r4o")]
         self.reset()

