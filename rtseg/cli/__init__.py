@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
 from rtseg.errors import RtsegError
@@ -89,16 +89,13 @@ def register_commands() -> None:
         importlib.import_module(name).register(app)
 
 
-# typer vendors click (typer._click) from 0.20 on; older versions raise click's own classes.
-try:
-    from typer._click.exceptions import NoArgsIsHelpError as _TyperNoArgs
-    from typer._click.exceptions import UsageError as _TyperUsage
-except ImportError:  # pragma: no cover - older typer
-    _TyperNoArgs = _TyperUsage = click.UsageError  # type: ignore[assignment,misc]
-NO_ARGS: tuple[type[BaseException], ...] = (_TyperNoArgs, getattr(click.exceptions, "NoArgsIsHelpError", _TyperNoArgs))
-USAGE_ERRORS: tuple[type[BaseException], ...] = (_TyperUsage, click.UsageError)
-ABORTS: tuple[type[BaseException], ...] = (typer.Abort, click.exceptions.Abort)
-EXITS: tuple[type[BaseException], ...] = (typer.Exit, click.exceptions.Exit)
+# typer vendors click as ``typer._click`` from 0.26 on (pyproject's floor) and no longer depends on click, so
+# rtseg never imports click: a base install has none. typer re-exports Exit, Abort and BadParameter; the usage
+# errors it raises (UsageError and its NoArgsIsHelpError) live only in its vendored exceptions module.
+NO_ARGS: tuple[type[BaseException], ...] = (NoArgsIsHelpError,)
+USAGE_ERRORS: tuple[type[BaseException], ...] = (UsageError,)
+ABORTS: tuple[type[BaseException], ...] = (typer.Abort, KeyboardInterrupt)
+EXITS: tuple[type[BaseException], ...] = (typer.Exit,)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -127,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         message = escape(exc.format_message())  # type: ignore[attr-defined]
         err_console.print(f"[bold red]error:[/] {message}{escape(hint)}", highlight=False)
         sys.exit(2)
-    except (ABORTS[0], ABORTS[1], KeyboardInterrupt):
+    except ABORTS:
         err_console.print("interrupted")  # e.g. Ctrl-C while starting up
         sys.exit(130)
     except EXITS as exc:
