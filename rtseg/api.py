@@ -33,34 +33,99 @@ MaskPrompts = Mapping[int, PathLike]
 """A mask PNG (non-zero pixels are the object) per object id."""
 
 
-def run(spec: JobSpec) -> RunStats:
-    """Run any job: a spec from a TOML file, from :meth:`JobSpec.from_dict`, or built by hand.
+def run(spec: JobSpec | Mapping[str, Any] | PathLike) -> RunStats:
+    """Run any job: a :class:`JobSpec` (from a TOML file, :meth:`JobSpec.from_dict`, or built by hand),
+    a dict of job keys, or the path of a TOML job file (as ``rtseg run FILE``).
 
     >>> stats = rtseg.run(rtseg.JobSpec.from_toml("configs/blur.toml"))    # doctest: +SKIP
     >>> stats.frames_out                                                   # doctest: +SKIP
     96
+    >>> rtseg.run(None)
+    Traceback (most recent call last):
+    TypeError: rtseg.run() takes a JobSpec, a dict of job keys or the path of a TOML job file, not NoneType
     """
-    return build(spec.check()).run()
+    if isinstance(spec, JobSpec):
+        job = spec
+    elif isinstance(spec, Mapping):
+        job = JobSpec.from_dict(dict(spec), "rtseg.run()")
+    elif isinstance(spec, str | os.PathLike):
+        job = JobSpec.from_toml(os.fspath(spec))
+    else:
+        raise TypeError("rtseg.run() takes a JobSpec, a dict of job keys or the path of a TOML job file, "
+                        f"not {type(spec).__name__}")
+    return build(job.check()).run()
+
+
+def _path(value: object, what: str) -> str:
+    """A path argument as text; anything but ``str`` / ``os.PathLike`` is a TypeError saying so."""
+    if isinstance(value, str | os.PathLike):
+        return str(os.fspath(value))
+    raise TypeError(f"{what} must be a path (str or os.PathLike), not {type(value).__name__}")
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def _per_object(value: object, what: str, example: str) -> dict[int, Any]:
+    """``{object_id: value}``; a mapping with other keys, or no mapping, is a TypeError naming what is accepted."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a dict of object id to {example}, not {type(value).__name__}")
+    for key in value:
+        if isinstance(key, bool) or not isinstance(key, int | np.integer):
+            raise TypeError(f"{what}: object ids are whole numbers (1..255), got {key!r}")
+    return {int(k): v for k, v in value.items()}
+
+
+def _points(points: object) -> dict[int, list[tuple[float, float]]]:
+    out: dict[int, list[tuple[float, float]]] = {}
+    example = "a list of (x, y) points, e.g. {1: [(210, 350)]}"
+    for obj, pts in _per_object(points, "points", example).items():
+        if isinstance(pts, str | bytes) or not isinstance(pts, Sequence | np.ndarray):
+            raise TypeError(f"points[{obj}] must be {example.split(', e.g.')[0]}, not {type(pts).__name__}")
+        pairs = []
+        for pt in pts:
+            if isinstance(pt, str | bytes) or not isinstance(pt, Sequence | np.ndarray) or len(pt) != 2:
+                raise TypeError(f"points[{obj}]: each point is a pair (x, y), got {pt!r}")
+            pairs.append((_number(pt[0], f"points[{obj}] x"), _number(pt[1], f"points[{obj}] y")))
+        out[obj] = pairs
+    return out
+
+
+def _boxes(boxes: object) -> dict[int, tuple[float, ...]]:
+    out: dict[int, tuple[float, ...]] = {}
+    for obj, box in _per_object(boxes, "boxes", "a box (x0, y0, x1, y1)").items():
+        if isinstance(box, str | bytes) or not isinstance(box, Sequence | np.ndarray) or len(box) != 4:
+            raise TypeError(f"boxes[{obj}] must be (x0, y0, x1, y1), got {box!r}")
+        out[obj] = tuple(_number(v, f"boxes[{obj}]") for v in box)
+    return out
 
 
 def _model(model: str, model_dir: PathLike | None, points: Points | None, boxes: Boxes | None,
            masks: MaskPrompts | None, frame: int, provider: str | None, threads: int | None) -> dict[str, Any]:
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a model name such as 'selfie' or 'sam2', not {type(model).__name__}")
+    if isinstance(frame, bool) or not isinstance(frame, int | np.integer):
+        raise TypeError(f"frame must be a frame index (int), not {type(frame).__name__}")
     prompts: dict[int, dict[str, Any]] = {}
-    for obj, pts in (points or {}).items():
-        prompts.setdefault(obj, {})["points"] = [(float(x), float(y)) for x, y in pts]
-    for obj, box in (boxes or {}).items():
-        prompts.setdefault(obj, {})["box"] = tuple(float(v) for v in box)
-    for obj, png in (masks or {}).items():
-        prompts.setdefault(obj, {})["mask"] = str(png)
+    for obj, pairs in (_points(points) if points is not None else {}).items():
+        prompts.setdefault(obj, {})["points"] = pairs
+    for obj, box in (_boxes(boxes) if boxes is not None else {}).items():
+        prompts.setdefault(obj, {})["box"] = box
+    masks_map = _per_object(masks, "masks", "a mask PNG path") if masks is not None else {}
+    for obj, png in masks_map.items():
+        prompts.setdefault(obj, {})["mask"] = _path(png, f"masks[{obj}]")
     data: dict[str, Any] = {"name": model}
     if model_dir is not None:
-        data["dir"] = str(model_dir)
+        data["dir"] = _path(model_dir, "model_dir")
     if provider is not None:
         data["provider"] = provider
     if threads is not None:
         data["threads"] = threads
     if prompts:
-        data["prompts"] = [{"frame": frame, "object": obj, **p} for obj, p in prompts.items()]
+        data["prompts"] = [{"frame": int(frame), "object": obj, **p} for obj, p in prompts.items()]
     return data
 
 
@@ -68,7 +133,9 @@ def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, e
               model: str, model_dir: PathLike | None, points: Points | None, boxes: Boxes | None,
               masks: MaskPrompts | None, frame: int, provider: str | None, threads: int | None,
               options: Mapping[str, Any] | None) -> JobSpec:
-    data: dict[str, Any] = {"command": command, "source": {"path": str(input)}, "outputs": outputs,
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of job keys, not {type(options).__name__}")
+    data: dict[str, Any] = {"command": command, "source": {"path": _path(input, "input")}, "outputs": outputs,
                             "effect": effect, "model": _model(model, model_dir, points, boxes, masks, frame,
                                                               provider, threads),
                             "run": {"progress": False}}
@@ -78,7 +145,7 @@ def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, e
 
 
 def _output(path: PathLike) -> dict[str, Any]:
-    p = Path(path)
+    p = Path(_path(path, "output"))
     return {"kind": "images" if p.suffix.lower() in ("", ".png") else "video", "path": str(p)}
 
 
@@ -148,7 +215,11 @@ def segment_video(input: PathLike, *, model: str = "selfie", model_dir: PathLike
     """
     spec = _file_job("segment", input, [{"kind": "null"}], effect={}, model=model, model_dir=model_dir,
                      points=points, boxes=boxes, masks=masks, frame=frame, provider=None, threads=None,
-                     options=options)
+                     options=options)  # checked now, not at the first frame
+    return _segment_results(spec)
+
+
+def _segment_results(spec: JobSpec) -> Iterator[SegmentResult]:
     for f in _frames(spec):
         assert f.alpha is not None
         yield SegmentResult(f.index, f.image, f.alpha, f.objects, f.name)
@@ -181,9 +252,15 @@ def track(input: PathLike, model_dir: PathLike, *, points: Points | None = None,
     >>> for f in rtseg.track("clip.mp4", "sam2-tiny", points={1: [(210, 350)]}):   # doctest: +SKIP
     ...     print(f.index, {k: int(m.sum()) for k, m in f.masks.items()})
     """
+    if not isinstance(model_dir, str | os.PathLike):
+        raise TypeError(f"model_dir must be the folder `rtseg export-sam2` wrote, not {type(model_dir).__name__}")
     spec = _file_job("track", input, [{"kind": "null"}], effect={"kind": "none"}, model="sam2",
                      model_dir=model_dir, points=points, boxes=boxes, masks=masks, frame=frame, provider=provider,
-                     threads=threads, options=None)
+                     threads=threads, options=None)  # checked now, not at the first frame
+    return _track_frames(spec)
+
+
+def _track_frames(spec: JobSpec) -> Iterator[TrackFrame]:
     for f in _frames(spec):
         objects = f.objects
         if objects is None:
@@ -219,8 +296,12 @@ class FrameSegmenter:
         from rtseg.errors import ConfigError
         from rtseg.imaging import upsample_alpha
 
+        if not isinstance(rgb, np.ndarray):
+            raise TypeError(f"expected an RGB uint8 frame as a numpy array (H, W, 3), not {type(rgb).__name__}")
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ConfigError(f"expected an RGB uint8 frame (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise ConfigError(f"expected a frame of at least 1x1 pixels, got {rgb.shape[1]}x{rgb.shape[0]}")
         i = self._index if index is None else index
         self._index = i + 1
         result = self.segmenter.segment(Frame(rgb, i))
@@ -248,6 +329,8 @@ def open_segmenter(model: str = "selfie", *, model_dir: PathLike | None = None, 
     ...     seg(np.zeros((360, 640, 3), np.uint8)).shape
     (360, 640)
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of mask keys, e.g. {{'roi': False}}, not {type(options).__name__}")
     data: dict[str, Any] = {"command": "webcam", "source": {"path": "sample", "realtime": True},
                             "outputs": [{"kind": "null"}], "mask": dict(options or {}),
                             "model": _model(model, model_dir, points, boxes, None, 0, None, None)}

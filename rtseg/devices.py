@@ -116,7 +116,9 @@ def rvm_status() -> str:
     folder = default_dir()
     try:
         check_model_dir(folder, verify=False)
-    except ModelError:
+    except ModelError as exc:
+        if folder.exists() and not folder.is_dir():
+            return f"not usable: {exc}"
         return f"not imported ({folder} has no model; `rtseg import-rvm` makes it)"
     return f"ready ({folder})"
 

@@ -39,3 +39,7 @@ class ChecksumError(ModelError):
 
 class PipelineError(RtsegError, RuntimeError):
     """The stage graph was used wrongly (e.g. run twice, no stages)."""
+
+
+class ExecutorError(RtsegError, RuntimeError):
+    """A batch's workers cannot be started or reached (e.g. no Ray cluster at the given address)."""

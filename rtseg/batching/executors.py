@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -56,8 +57,8 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def failed_row(task: ItemTask, error: str, worker: str = "") -> ReportRow:
-    return ReportRow(task.input, task.output, FAILED, worker=worker, error=error, index=task.index,
+def failed_row(task: ItemTask, error: str, worker: str = "", status: str = FAILED) -> ReportRow:
+    return ReportRow(task.input, task.output, status, worker=worker, error=error, index=task.index,
                      outputs=list(task.outputs))
 
 
@@ -236,6 +237,31 @@ class RayWorker:
         return os.getpid()
 
 
+def probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, in one line, when nothing listens at ``ray://HOST:PORT`` or ``HOST:PORT`` (Ray itself
+    retries an unreachable head for minutes). ``auto`` and ``local`` are left to Ray."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from rtseg.errors import ConfigError, ExecutorError
+
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise ConfigError(f"--ray-address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExecutorError(f"cannot reach the Ray cluster at {address}: {reason}") from exc
+
+
 class RayExecutor:
     """The items on Ray: actors holding a loaded model, fed one item at a time.
 
@@ -264,9 +290,20 @@ class RayExecutor:
         t0 = time.perf_counter()
         if not ray.is_initialized():
             local = self.address is None
-            ray.init(address=self.address, num_cpus=(self.workers or default_workers()) if local else None,
-                     include_dashboard=False if local else None, logging_level=logging.WARNING,
-                     log_to_driver=False, configure_logging=True)
+            if self.address is not None:
+                probe_ray_address(self.address)
+            try:
+                with warnings.catch_warnings():  # Ray's own "connection timed out" warning: the error below says it
+                    warnings.simplefilter("ignore")
+                    ray.init(address=self.address, num_cpus=(self.workers or default_workers()) if local else None,
+                             include_dashboard=False if local else None, logging_level=logging.WARNING,
+                             log_to_driver=False, configure_logging=True)
+            except Exception as exc:  # ConnectionError, a timeout, a missing Ray Client, a version mismatch
+                from rtseg.errors import ExecutorError
+
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+                first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise ExecutorError(f"cannot start or reach {where}: {first[:300]}") from exc
             started = True
         self.timings["init_s"] = round(time.perf_counter() - t0, 3)
         try:

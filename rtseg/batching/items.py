@@ -369,6 +369,51 @@ def output_paths(found: FoundInput, kinds: list[tuple[OutputKind, str]], out_dir
 # -- the plan ------------------------------------------------------------------------------------------
 
 
+def outside_out(item: FoundInput, out_dir: Path) -> str | None:
+    """Why a manifest's ``output`` is refused: it must name a path strictly inside ``--out`` (after
+    resolving ``..`` and symlinks), and not the batch's own records; None when it is fine."""
+    assert item.output is not None
+    target = item.output if item.output.is_absolute() else out_dir / item.output
+    real, root = Path(os.path.realpath(target)), Path(os.path.realpath(out_dir))
+    if root not in real.parents or (root / STATE_DIR) == real or (root / STATE_DIR) in real.parents:
+        return (f"{item.origin}: output {str(item.output)!r} must be a path inside --out {out_dir} "
+                "(relative to it, without leaving it)")
+    return None
+
+
+def recorded_outputs(out_dir: Path) -> set[str]:
+    """Every output a batch into ``out_dir`` recorded as finished (absolute paths), read once per plan."""
+    found: set[str] = set()
+    for record in sorted((out_dir / STATE_DIR).glob("*.json")) if (out_dir / STATE_DIR).is_dir() else []:
+        try:
+            data = json.loads(record.read_text())
+            relative, outputs = data.get("relative"), data.get("outputs", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(relative, list):  # relative to --out: true however --out is spelled next time
+            found.update(os.path.abspath(out_dir / str(r)) for r in relative)
+        elif isinstance(outputs, list):
+            found.update(os.path.abspath(str(o)) for o in outputs)
+    return found
+
+
+def not_ours(paths: list[Path], recorded: set[str]) -> str | None:
+    """Why an item may not write its outputs: one already exists and rtseg did not write it (a folder
+    without rtseg's manifest, or a file no batch into this ``--out`` recorded); None when all are free."""
+    from rtseg.sinks.atomic import foreign_entries
+
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            foreign = foreign_entries(path)
+            if foreign:
+                return (f"{path} holds files rtseg did not write ({', '.join(foreign[:2])}): refusing to replace "
+                        "it; move it away or choose another --out")
+        elif (path.exists() or path.is_symlink()) and os.path.abspath(path) not in recorded:
+            return (f"{path} exists and was not written by an rtseg batch: refusing to replace it; move it "
+                    "away or choose another --out")
+    return None
+
+
 def fingerprint(spec: JobSpec) -> str:
     """A short hash of what the job does, leaving out which file it reads and writes and how it reports.
 
@@ -435,9 +480,16 @@ def plan(found: list[FoundInput], job: JobSpec, out_dir: Path) -> tuple[list[Ite
     tasks: list[ItemTask] = []
     errors: list[PlanError] = []
     seen: dict[str, FoundInput] = {}
+    recorded = recorded_outputs(out_dir)
     for index, item in enumerate(found):
+        if item.output is not None and (problem := outside_out(item, out_dir)):
+            errors.append(PlanError(index, str(item.path), str(item.output), problem))
+            continue
         pairs = output_paths(item, kinds, out_dir, alpha, chosen)
         paths = [p for _, p in pairs]
+        if problem := not_ours(paths, recorded):
+            errors.append(PlanError(index, str(item.path), str(paths[0]), problem))
+            continue
         for p in paths:
             key = os.path.normcase(os.path.abspath(p))
             if key in seen:

@@ -6,6 +6,7 @@ end (write, then rename), also after Ctrl-C; the summary goes to the caller and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,9 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rtseg.batching.executors import Control, LocalExecutor, RayExecutor, failed_row, remove_partials
+from rtseg.batching.executors import (
+    Control,
+    LocalExecutor,
+    RayExecutor,
+    failed_row,
+    probe_ray_address,
+    remove_partials,
+)
 from rtseg.batching.items import ItemTask, discover, load_job, plan
-from rtseg.batching.worker import FAILED, OK, SKIPPED, ReportRow, read_record
+from rtseg.batching.worker import FAILED, NOT_RUN, OK, SKIPPED, ReportRow, read_record
 from rtseg.errors import ConfigError
 from rtseg.jobs.spec import JobSpec
 
@@ -49,14 +57,18 @@ class BatchOptions:
 
 @dataclass
 class Summary:
-    """The batch's totals: items ok / failed / skipped, frames, wall time, overall fps."""
+    """The batch's totals: items ok / failed / skipped / not run, frames, wall time, overall fps."""
 
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    not_run: int = 0
+    """Items never started: the batch was stopped (Ctrl-C, a signal, ``--fail-fast``) before them."""
     frames: int = 0
     wall_s: float = 0.0
     interrupted: bool = False
+    signal: int | None = None
+    """The first signal that stopped the batch (SIGINT, SIGTERM, SIGHUP), for the exit code."""
     executor: str = "local"
     workers: int = 0
     rows: list[ReportRow] = field(default_factory=list)
@@ -65,7 +77,7 @@ class Summary:
 
     @property
     def items(self) -> int:
-        return self.ok + self.failed + self.skipped
+        return self.ok + self.failed + self.skipped + self.not_run
 
     @property
     def fps(self) -> float:
@@ -73,19 +85,24 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.failed == 0 and not self.interrupted else 1
+        """0 when every item is ok or skipped; 128 + the signal's number after a signal; else 1."""
+        if self.interrupted and self.signal is not None:
+            return 128 + self.signal
+        return 0 if self.failed == 0 and self.not_run == 0 and not self.interrupted else 1
 
     def to_json(self) -> dict[str, Any]:
         run = self.ok + self.failed
         return {"items": self.items, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
-                "frames": self.frames, "wall_s": round(self.wall_s, 3), "fps": round(self.fps, 2),
+                "not_run": self.not_run, "frames": self.frames, "wall_s": round(self.wall_s, 3),
+                "fps": round(self.fps, 2),
                 "items_per_s": round(run / self.wall_s, 3) if self.wall_s > 0 else 0.0,
                 "executor": self.executor, "workers": self.workers, "interrupted": self.interrupted,
                 "executor_timings_s": self.timings}
 
     def line(self) -> str:
-        return (f"batch: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; {self.frames} frames in "
-                f"{self.wall_s:.1f} s ({self.fps:.1f} fps)")
+        not_run = f", {self.not_run} not run" if self.not_run else ""
+        return (f"batch: {self.ok} ok, {self.failed} failed, {self.skipped} skipped{not_run}; {self.frames} frames "
+                f"in {self.wall_s:.1f} s ({self.fps:.1f} fps)")
 
 
 class Display:
@@ -195,6 +212,9 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
     _check_outputs_not_inputs(out, options, spec)
     found = discover(inputs, stills=options.stills, exclude=[out])
     tasks, errors = plan(found, spec, out)
+    if options.executor == "ray" and options.ray_address is not None:
+        probe_ray_address(options.ray_address)  # an unreachable cluster: one line now, not minutes of retries
+    created = not out.exists()
     out.mkdir(exist_ok=True)
     if on_plan is not None:
         on_plan(tasks)
@@ -218,6 +238,7 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
         display.done(rows[e.index])
     t0 = time.perf_counter()
     interrupted = False
+    received: list[int] = []
     try:
         with interrupts(control, display) as received:
             if todo and not (options.fail_fast and errors):
@@ -232,14 +253,19 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
         for t in not_run:
             why = "not run: the batch was stopped before this item" if (control.stopping.is_set() or errors) \
                 else "not run"
-            rows[t.index] = failed_row(t, why)
+            rows[t.index] = failed_row(t, why, status=NOT_RUN)
         remove_partials(todo)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if nothing was written: no empty folder left behind
         summary.rows = [rows[i] for i in sorted(rows)]
         summary.ok = sum(r.status == OK for r in summary.rows)
         summary.failed = sum(r.status == FAILED for r in summary.rows)
         summary.skipped = sum(r.status == SKIPPED for r in summary.rows)
+        summary.not_run = sum(r.status == NOT_RUN for r in summary.rows)
         summary.frames = sum(r.frames for r in summary.rows if r.status == OK)
         summary.interrupted = interrupted or (control.stopping.is_set() and not options.fail_fast)
+        summary.signal = received[0] if received else None
         if options.report is not None:
             write_report(options.report, summary.rows)
         if options.stats_json is not None:

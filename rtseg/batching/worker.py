@@ -22,7 +22,8 @@ from rtseg.jobs.build import Devices, build
 from rtseg.jobs.models import ModelCache
 from rtseg.jobs.spec import JobSpec
 
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+OK, FAILED, SKIPPED, NOT_RUN = "ok", "failed", "skipped", "not run"
+"""Item statuses: written; tried and failed; already done with this job; never started (the batch was stopped)."""
 REPORT_KEYS = ("input", "output", "status", "frames", "seconds", "fps", "worker", "error")
 
 
@@ -63,7 +64,10 @@ def write_record(task: ItemTask, frames: int) -> None:
     path = Path(task.record)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"input": task.input, "outputs": list(task.outputs), "fingerprint": task.fingerprint,
+    out_dir = path.parent.parent
+    relative = [os.path.relpath(os.path.abspath(o), os.path.abspath(out_dir)) for o in task.outputs]
+    tmp.write_text(json.dumps({"input": task.input, "outputs": list(task.outputs), "relative": relative,
+                               "fingerprint": task.fingerprint,
                                "input_stamp": list(task.input_stamp), "frames": frames,
                                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
     os.replace(tmp, path)
@@ -122,6 +126,7 @@ class ItemRunner:
             row.status = OK
         except Exception as exc:
             row.error = one_line(exc)
+            frames = 0  # a failed item wrote nothing: its frames are not in any output
         row.frames = frames
         row.seconds = round(time.perf_counter() - t0, 3)
         row.fps = round(frames / row.seconds, 2) if row.seconds > 0 and row.status == OK else 0.0

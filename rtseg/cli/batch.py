@@ -110,7 +110,7 @@ def batch(
     if summary.interrupted:
         err_console.print("interrupted: finished outputs and the report are kept; run the same command again to "
                           "do the rest", highlight=False, markup=False)
-        raise typer.Exit(130)
+        raise typer.Exit(summary.exit_code if summary.signal is not None else 130)
     raise typer.Exit(summary.exit_code)
 
 

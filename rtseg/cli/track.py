@@ -84,8 +84,19 @@ def export_sam2_command(
                 f"export-sam2 needs the export extra ({exc.name} is missing): pip install 'rtseg[export]' "
                 "(see .ci/install-export.sh for the pinned torch and sam2)"
             ) from exc
-        path = export_sam2(out, variant.value, image_size, checkpoint=checkpoint, random_seed=random_weights,
-                           fp16=fp16)
+        from rtseg.sinks.atomic import AtomicDir
+
+        # Written beside --out and renamed into place: a failed or killed export leaves no half folder,
+        # and --out may replace only a new, empty or earlier rtseg folder.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = AtomicDir(out, "--out")
+        try:
+            export_sam2(staging.open(), variant.value, image_size, checkpoint=checkpoint, random_seed=random_weights,
+                        fp16=fp16)
+            staging.commit()
+        finally:
+            staging.discard()
+        path = out
         err_console.print(f"wrote {path} ({variant.value}, {image_size}x{image_size}{', float16' if fp16 else ''})",
                           highlight=False, markup=False)
     except Exception as exc:

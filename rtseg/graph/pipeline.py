@@ -11,10 +11,12 @@ original exception is re-raised in the caller with its traceback.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 
@@ -32,6 +34,24 @@ StartCallback = Callable[[StreamInfo], None]
 
 STOP_DEADLINE_S = 10.0
 """How long a worker may take to stop before the run is reported as stuck (by the worker's name)."""
+
+
+_iterated: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+"""Pipelines running behind a :meth:`Pipeline.frames` iterator that has not ended yet."""
+_exit_hook: list[bool] = []
+
+
+def _stop_iterated_at_exit() -> None:
+    """A ``frames()`` iterator left open when the interpreter exits (``it = p.frames(); next(it)``, then the
+    script ends): stop its pipeline and wait for its threads, so that no native library (FFmpeg, ONNX
+    Runtime, LiteRT) is torn down under a thread still inside it (which aborts the process)."""
+    running = list(_iterated)
+    for pipeline in running:
+        pipeline.abort()
+    for pipeline in running:
+        runner = pipeline._runner
+        if runner is not None:
+            runner.join(timeout=pipeline.stop_deadline_s + 5)
 
 
 class _CollectSink(SinkStage):
@@ -114,6 +134,7 @@ class Pipeline:
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self._ran = False
+        self._runner: threading.Thread | None = None
 
     def add_workers(self, workers: Sequence[Worker]) -> None:
         """Threads of no stage (live controls) for the pipeline to run, stop and join; before ``run()``."""
@@ -410,6 +431,11 @@ class Pipeline:
                 self._stop.set()
 
         runner = threading.Thread(target=run, name="rtseg-pipeline", daemon=True)
+        self._runner = runner
+        if not _exit_hook:  # registered on first use, not at import
+            atexit.register(_stop_iterated_at_exit)
+            _exit_hook.append(True)
+        _iterated.add(self)
         runner.start()
         finished = False
         try:
@@ -427,6 +453,7 @@ class Pipeline:
             if not finished:
                 self._stop.set()
             runner.join()
+            _iterated.discard(self)
         if failure and not (isinstance(failure[0], KeyboardInterrupt) and not finished):
             raise failure[0]
 

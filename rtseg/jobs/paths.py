@@ -7,6 +7,8 @@
 * Every output's folder must exist and be writable, a file output must not be an existing folder
   (and a folder output not an existing file), a video output's name must end in a container rtseg
   writes, and the encoder settings must be ones the encoder knows.
+* An existing folder output must be empty or rtseg's own earlier output
+  (:func:`~rtseg.sinks.atomic.check_replaceable`): rtseg never deletes what it did not write.
 
 Each problem is one :class:`~rtseg.errors.ConfigError` (exit code 2) raised by :func:`check_files`,
 which :func:`rtseg.jobs.build` calls, so the CLI, the Python API and batch items all get it.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from rtseg.errors import ConfigError
 from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind
+from rtseg.sinks.atomic import check_replaceable
 from rtseg.sinks.images import IMAGE_FILE_SUFFIX
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi")
@@ -131,6 +134,7 @@ def check_writable(spec: JobSpec) -> None:
         if kind in FOLDER_KINDS and not is_image_file(path, kind):
             if path.exists() and not path.is_dir():
                 raise ConfigError(f"{named.what}: {path} exists and is not a folder")
+            check_replaceable(path, named.what)  # new, empty or rtseg's own: never a folder of the user's
         elif path.is_dir():
             raise ConfigError(f"{named.what}: {path} is a folder; expected a file name")
 

@@ -14,6 +14,7 @@ relative to that file.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 from enum import StrEnum
@@ -38,6 +39,8 @@ from rtseg.errors import ConfigError
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("expected a number")
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
     return value
 
 
@@ -46,7 +49,7 @@ Flag = StrictBool
 Int = StrictInt
 """A whole number (not 2.5, not "2")."""
 Num = Annotated[float, BeforeValidator(_number)]
-"""A number, int or float (not "30")."""
+"""A finite number, int or float (not "30", not NaN or infinity)."""
 
 
 class _Strict(BaseModel):

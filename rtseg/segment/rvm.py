@@ -14,6 +14,7 @@ models, at about 450 ms of CPU per 854x480 frame. Files only in practice.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ def downsample_ratio(width: int, height: int, side: int = INTERNAL_SIDE) -> floa
 def check_model_dir(model_dir: Path, *, verify: bool = True) -> dict[str, Any]:
     """The manifest of an ``import-rvm`` folder; raises :class:`ModelError` saying how to make one."""
     manifest_path = model_dir / MANIFEST_FILE
+    if model_dir.exists() and not model_dir.is_dir():
+        from_env = os.environ.get("RTSEG_RVM_DIR")
+        named = f"$RTSEG_RVM_DIR ({model_dir})" if from_env and Path(from_env) == model_dir else str(model_dir)
+        raise ModelError(f"{named} is a file, not an RVM model folder: point it at the folder `rtseg import-rvm` "
+                         "wrote (or unset it for ~/.cache/rtseg/rvm)")
     if not manifest_path.is_file():
         raise ModelError(f"no RVM model in {model_dir}: run `rtseg import-rvm --out {model_dir}` first "
                          "(it needs npm and the rvm-import extra)")

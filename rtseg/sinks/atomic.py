@@ -3,6 +3,12 @@
 Files are written to a hidden sibling (``.NAME.rtseg-partial-PID.SUFFIX``) and renamed over the target
 when complete; folders are written to a hidden sibling folder (``.NAME.rtseg-partial-PID-XXXX``) and
 replace the target folder as a whole (an existing folder's old files never mix with the new ones).
+
+A folder output replaces only a folder that is new, empty, or written by rtseg: every folder rtseg
+commits holds a small manifest, :data:`OUTPUT_MARKER`, listing what rtseg wrote there, and a folder
+holding anything else is refused (:func:`check_replaceable`) before any work starts, and again at
+the moment of the swap. Rtseg deletes only the entries its manifest lists.
+
 A process killed outright (SIGKILL, power cut) cannot remove its partial files; the next rtseg run
 that writes into the same folder removes those whose writer process no longer exists (never those of
 a live process) and says so in one line.
@@ -11,14 +17,17 @@ a live process) and says so in one line.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
-from rtseg.errors import SinkError
+from rtseg.errors import ConfigError, SinkError
+from rtseg.version import __version__
 
 log = logging.getLogger("rtseg")
 
@@ -140,6 +149,110 @@ def partial_file(path: Path) -> Path:
     return path.with_name(f".{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
 
 
+OUTPUT_MARKER = ".rtseg-output.json"
+"""The manifest in every folder rtseg commits: which entries it wrote there (``files``), by which
+version. Its presence, with nothing else in the folder, is what lets a later run replace the folder."""
+MARKER_FORMAT = "rtseg-output/1"
+
+
+def _entries(folder: Path) -> list[str]:
+    """Every entry below ``folder`` as a relative POSIX path (folders end in ``/``), the marker left out."""
+    out: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        out += [(rel / d).as_posix() + "/" for d in dirs]
+        out += [(rel / f).as_posix() for f in files if not (rel == Path(".") and f == OUTPUT_MARKER)]
+    return sorted(out)
+
+
+def written_by_rtseg(folder: Path) -> set[str] | None:
+    """The entries rtseg's manifest in ``folder`` says it wrote, or None when there is no valid manifest.
+
+    >>> written_by_rtseg(Path("/nonexistent")) is None
+    True
+    """
+    try:
+        data = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = data.get("files") if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return set(files)
+
+
+def foreign_entries(folder: Path, limit: int = 3) -> list[str]:
+    """Up to ``limit`` entries of the existing folder ``folder`` that rtseg did not write there
+    (none: rtseg may replace the folder). Stops early, so a large foreign folder costs one look.
+
+    >>> foreign_entries(Path("/nonexistent"))
+    []
+    """
+    if not folder.is_dir():
+        return []
+    written = written_by_rtseg(folder)
+    found: list[str] = []
+    if written is None:
+        with os.scandir(folder) as it:
+            for entry in it:
+                found.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+                if len(found) >= limit:
+                    break
+        return sorted(found)
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        for name in [d + "/" for d in dirs] + files:
+            path = (rel / name.rstrip("/")).as_posix() + ("/" if name.endswith("/") else "")
+            if path == OUTPUT_MARKER or path in written:
+                continue
+            found.append(path)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def check_replaceable(folder: Path, what: str | None = None) -> None:
+    """Raise a :class:`ConfigError` unless ``folder`` is new, empty, or holds only what rtseg wrote there.
+
+    >>> check_replaceable(Path("/nonexistent/new-folder"))
+    """
+    foreign = foreign_entries(Path(folder))
+    if not foreign:
+        return
+    shown = ", ".join(foreign[:2]) + (", …" if len(foreign) > 2 else "")
+    prefix = f"{what}: " if what else ""
+    raise ConfigError(f"{prefix}refusing to replace the folder {folder}: it holds files rtseg did not write "
+                      f"({shown}); give a new or empty folder, or move those files out")
+
+
+def write_marker(folder: Path) -> None:
+    """Record in ``folder`` every entry rtseg wrote there (called just before the folder is committed)."""
+    data = {"format": MARKER_FORMAT, "written_by": f"rtseg {__version__}", "files": _entries(folder),
+            "committed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (folder / OUTPUT_MARKER).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def _remove_written(folder: Path) -> list[str]:
+    """Delete what rtseg's manifest in ``folder`` lists, the manifest, then the folder if it is empty;
+    what is left (nothing rtseg wrote) is returned, never deleted."""
+    written = written_by_rtseg(folder) or set()
+    for rel in sorted(written, key=lambda r: (-r.count("/"), r)):
+        path = folder / rel.rstrip("/")
+        with contextlib.suppress(OSError):
+            if rel.endswith("/"):
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only when empty
+            else:
+                path.unlink()
+    with contextlib.suppress(OSError):
+        (folder / OUTPUT_MARKER).unlink()
+    left = _entries(folder) if folder.exists() else []
+    if not left:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    return left
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -148,17 +261,27 @@ def _umask() -> int:
 
 class AtomicDir:
     """Files go to a hidden temporary folder beside ``target``; ``commit()`` puts it in place of the
-    target as a whole (created with the user's umask, like any folder)."""
+    target as a whole (created with the user's umask, like any folder).
 
-    def __init__(self, target: Path) -> None:
-        self.target = target
+    The target may be replaced only if it is new, empty, or an rtseg output (:func:`check_replaceable`,
+    checked in :meth:`open` and again in :meth:`commit`); the committed folder carries the manifest
+    that says so (:data:`OUTPUT_MARKER`). A target that is a symbolic link is resolved: the folder it
+    points to is the one written.
+    """
+
+    def __init__(self, target: Path, what: str | None = None) -> None:
+        self.target = Path(target)
+        self.what = what
         self.tmp: Path | None = None
 
     def open(self) -> Path:
+        if self.target.is_symlink():
+            self.target = Path(os.path.realpath(self.target))
         parent = self.target.resolve().parent
         check_writable_dir(parent, str(self.target))
         if self.target.exists() and not self.target.is_dir():
             raise SinkError(f"output {self.target} exists and is not a directory")
+        check_replaceable(self.target, self.what)
         _clean_once(parent)
         try:
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}{os.getpid()}-", dir=parent))
@@ -171,16 +294,25 @@ class AtomicDir:
     def commit(self) -> None:
         assert self.tmp is not None, "open() first"
         target = self.target
+        try:
+            write_marker(self.tmp)
+        except OSError as exc:
+            raise write_error(self.tmp / OUTPUT_MARKER, exc) from exc
         if target.exists() or target.is_symlink():
+            # Someone may have put files into the target since open(): look again, right before the swap.
+            check_replaceable(target, self.what)
             # Move the old folder aside under a partial name, put the new one in place, then delete
-            # the old one: at every moment the target is the old folder, the new one, or (for the
-            # instant between two renames) absent; never a mix.
-            old = target.with_name(f".{target.name}{PARTIAL}{os.getpid()}-old")
-            if old.exists():
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
+            # what rtseg wrote in the old one: at every moment the target is the old folder, the new
+            # one, or (for the instant between two renames) absent; never a mix.
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL}{os.getpid()}-old-", dir=target.parent))
+            os.replace(target, old)  # a folder may be renamed over an empty one
             os.replace(self.tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            left = _remove_written(old)
+            if left:  # files that appeared in the instant between the check and the swap: kept, visibly
+                kept = target.with_name(f"{target.name}.rtseg-kept-{time.strftime('%Y%m%d-%H%M%S')}")
+                os.replace(old, kept)
+                log.warning("%s held files rtseg did not write (%s); they are kept in %s", target,
+                            ", ".join(left[:3]), kept)
         else:
             os.replace(self.tmp, target)
         self.tmp = None
