@@ -72,3 +72,25 @@ def test_a_track_prompt_outside_the_frame_is_one_line(sam2_model_dir: Path, bedr
                   "--masks", "m", "--no-progress", cwd=tmp_path)
     assert_refused(ended, 2, "outside the frame")
     assert not (tmp_path / "m").exists()
+
+
+def test_rvm_dir_pointing_at_a_file_is_named_not_advised_as_an_output(tmp_path: Path) -> None:
+    """``RTSEG_RVM_DIR`` set to a file: say so; never advise `import-rvm --out` that file (it was /etc/passwd)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "in.mp4").write_bytes((Path(__file__).resolve().parents[2] / "rtseg" / "sources" / "media" /
+                                       "sample.mp4").read_bytes())
+    a_file = tmp_path / "passwd"
+    a_file.write_text("root:x:0:0")
+    env = dict(os.environ, RTSEG_RVM_DIR=str(a_file), COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "rtseg", "blur", "in.mp4", "-o", "o.mp4", "--quality", "high",
+                           "--no-progress"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert f"$RTSEG_RVM_DIR ({a_file}) is a file, not an RVM model folder" in proc.stderr
+    assert "--out" not in proc.stderr and not (tmp_path / "o.mp4").exists()
+    assert a_file.read_text() == "root:x:0:0"
+    devices = subprocess.run([sys.executable, "-m", "rtseg", "devices"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert "--quality high (rvm): not usable: $RTSEG_RVM_DIR" in devices.stdout
