@@ -7,6 +7,7 @@ a record always describes outputs that are complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -88,6 +89,20 @@ def read_record(task: ItemTask) -> dict[str, Any] | None:
     return record
 
 
+def make_parents(path: Path) -> list[Path]:
+    """Create the missing folders above ``path``; the ones created, deepest first."""
+    missing = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders an item created for outputs it never wrote (deepest first; only empty ones)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 FramesCallback = Callable[[int], None]
 
 
@@ -109,10 +124,11 @@ class ItemRunner:
         row = ReportRow(task.input, task.output, FAILED, worker=self.name, index=task.index,
                         outputs=list(task.outputs))
         self.items += 1
+        created: list[Path] = []
         try:
             spec = JobSpec.from_dict(task.spec, task.input).check()
             for out in task.outputs:
-                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                created += make_parents(Path(out))
 
             def on_output(frame: Any, stats: Any) -> None:
                 nonlocal frames
@@ -127,6 +143,7 @@ class ItemRunner:
         except Exception as exc:
             row.error = one_line(exc)
             frames = 0  # a failed item wrote nothing: its frames are not in any output
+            remove_if_empty(created)
         row.frames = frames
         row.seconds = round(time.perf_counter() - t0, 3)
         row.fps = round(frames / row.seconds, 2) if row.seconds > 0 and row.status == OK else 0.0
