@@ -1,5 +1,10 @@
 """``rtseg studio``'s HTTP API with its real app (Starlette's TestClient), SAM 2 from the random-weight
-export, frames from the SAM 2 notebook video."""
+export, frames from the SAM 2 notebook video.
+
+The client sends what the studio's page sends: its token and a loopback ``Host``. The trust boundary
+itself (foreign Host or Origin, no token, paths outside the roots) is tested against the real server in
+``tests/faults/test_studio_trust.py``.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,11 @@ from tests.sam2_conftest import SAM2_DATA
 CLICK = {"frame": 0, "object": 1, "x": 210.0, "y": 350.0, "label": 1}
 
 
+def client(app: Any) -> TestClient:
+    """A client like the studio's page: a loopback Host and the app's token on every call."""
+    return TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": f"token {app.state.token}"})
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("studio-clip")
@@ -36,9 +46,15 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sam2_client(sam2_model_dir: Path) -> Any:
-    with TestClient(create_app(sam2_model_dir)) as client:
-        yield client
+def exports(tmp_path: Path) -> Path:
+    return tmp_path / "exports"
+
+
+@pytest.fixture
+def sam2_client(sam2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Any:
+    app = create_app(sam2_model_dir, roots=[tmp_path_factory.getbasetemp()], export_dir=exports)
+    with client(app) as c:
+        yield c
 
 
 def events_until(client: TestClient, sid: str, task: str, after: int = 0, timeout: float = 300) -> list[dict[str, Any]]:
@@ -65,7 +81,7 @@ def overlay_alpha(client: TestClient, sid: str, frame: int) -> np.ndarray:
 
 @pytest.mark.slow
 def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2_model_dir: Path, clip: Path,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path, exports: Path) -> None:
     c = sam2_client
     info = c.post("/api/open", json={"path": str(clip)}).json()
     sid = info["session"]
@@ -83,9 +99,11 @@ def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2
     assert events[-1]["type"] == "done" and events[-1]["done"] == 6
     assert [e["done"] for e in events if e["type"] == "progress"] == list(range(1, 7))
     assert overlay_alpha(c, sid, 5).any()
-    out = tmp_path / "studio-masks"
-    assert c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(out)}).status_code == 202
-    assert events_until(c, sid, "export", after=len(events))[-1]["type"] == "done"
+    out = exports / "studio-masks"
+    r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "studio-masks"})
+    assert r.status_code == 202 and r.json()["path"] == str(out)
+    done = events_until(c, sid, "export", after=len(events))[-1]
+    assert done["type"] == "done" and done["path"] == str(out)
     cli = tmp_path / "track-masks"
     build(JobSpec.from_dict({"command": "track", "input": str(clip), "masks": str(cli), "run": {"progress": False},
                              "model": {"dir": str(sam2_model_dir), "prompts": [{"points": [[210, 350]]}]}})
@@ -150,8 +168,11 @@ def test_bad_input_is_a_clear_error_in_json(sam2_client: TestClient, clip: Path,
     assert r.status_code == 400 and "outside the video" in r.json()["error"]
     r = c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 5000.0})
     assert r.status_code == 400 and "outside the frame" in r.json()["error"]
-    r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(tmp_path / "m")})
+    r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "m"})
     assert r.status_code == 400 and "propagate first" in r.json()["error"]
+    assert not (tmp_path / "exports").exists()  # a refused export leaves no export folder behind
+    r = c.post("/api/open", json={"path": 3})
+    assert r.status_code == 400 and r.json() == {"error": "path: Input should be a valid string"}
 
 
 def test_closing_the_page_frees_the_session(sam2_client: TestClient, clip: Path) -> None:
@@ -172,14 +193,24 @@ def test_a_missing_model_folder_fails_at_start(tmp_path: Path) -> None:
 
 
 def test_the_page_and_its_files_are_served_from_the_package() -> None:
-    with TestClient(create_app(None)) as c:
+    app = create_app(None)
+    with client(app) as c:
         page = c.get("/")
         assert page.status_code == 200 and "<script src=\"/static/app.js\">" in page.text
         assert "http" not in page.text.replace("http-equiv", "")  # no CDN
         assert c.get("/static/app.js").headers["content-type"].startswith("text/javascript")
         assert c.get("/static/style.css").status_code == 200
         assert c.get("/static/../app.py").status_code == 404
-        assert c.get("/api/config").json()["model"] == "selfie"
+        config = c.get("/api/config").json()
+        assert config["model"] == "selfie" and config["roots"] == [str(Path.cwd().resolve())]
+        assert config["exports"] == str(Path.cwd().resolve() / "studio-exports")
+        assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in \
+            page.headers["content-security-policy"]
+    with TestClient(app, base_url="http://127.0.0.1") as anonymous:  # the page needs no token, the API does
+        assert anonymous.get("/").status_code == 200
+        assert anonymous.get("/api/config").status_code == 403
+    with TestClient(app, headers={"Authorization": f"token {app.state.token}"}) as elsewhere:
+        assert elsewhere.get("/api/config").status_code == 403  # Host: testserver is not this machine
 
 
 @pytest.mark.slow
@@ -190,15 +221,16 @@ def test_selfie_mode_shows_and_exports_person_masks_like_the_cli(tmp_path: Path)
     photo_dir.mkdir()
     for p in sorted((DATA / "davis" / "lucia" / "JPEGImages").glob("*.jpg"))[:4]:
         (photo_dir / p.name).symlink_to(p)
-    with TestClient(create_app(None)) as c:
+    exports = tmp_path / "exports"
+    with client(create_app(None, roots=[tmp_path], export_dir=exports)) as c:
         info = c.post("/api/open", json={"path": str(photo_dir)}).json()
         sid = info["session"]
         assert info["model"] == "selfie"
         assert 0 < (overlay_alpha(c, sid, 0) > 0).mean() < 1  # a person, no clicks needed
         r = c.post(f"/api/sessions/{sid}/click", json=CLICK)
         assert r.status_code == 400 and "clicks need SAM 2" in r.json()["error"]
-        out = tmp_path / "studio"
-        c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": str(out)})
+        out = exports / "studio"
+        c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "studio"})
         assert events_until(c, sid, "export")[-1]["type"] == "done"
     cli = tmp_path / "cli"
     build(JobSpec.from_dict({"command": "segment", "input": str(photo_dir), "masks": str(cli),
@@ -206,11 +238,33 @@ def test_selfie_mode_shows_and_exports_person_masks_like_the_cli(tmp_path: Path)
     assert pngs(out) == pngs(cli) and len(pngs(out)) == 4
 
 
+def test_an_internal_error_is_one_line_of_json_and_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import DATA
+
+    app = create_app(None, roots=[DATA])
+    with client(app) as c:
+        sid = c.post("/api/open", json={"path": str(DATA / "davis" / "lucia" / "JPEGImages")}).json()["session"]
+
+        def broken(*args: Any) -> bytes:
+            raise TypeError("a bug")
+
+        app.state.studio.sessions[sid].frame_jpeg = broken
+        r = c.get(f"/api/sessions/{sid}/frame/0.jpg")
+    assert r.status_code == 500 and r.json() == {"error": "internal error: TypeError: a bug"}
+    [record] = [rec for rec in caplog.records if "a bug" in rec.getMessage()]
+    assert record.exc_info is None and "Traceback" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--model-dir", "no-such-dir"], "--model-dir no-such-dir: not a folder"),
     (["missing.mp4"], "not found: missing.mp4"),
+    (["--root", "nowhere"], "--root nowhere: not a folder"),
+    (["--out", "notes.txt"], "is a file, not a folder"),
+    (["--out", "no/such/exports"], "its parent folder does not exist"),
 ])
 def test_studio_command_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     from tests.faults.conftest import assert_refused, rtseg
 
+    (tmp_path / "notes.txt").write_text("a file")
     assert_refused(rtseg("studio", *args, cwd=tmp_path), 2, message)

@@ -3,15 +3,19 @@
 Every open video is a :class:`~rtseg.studio.session.StudioSession` with its own model session and
 bounded caches; the app's lifespan closes them all, and the page closes its own when it goes
 (``navigator.sendBeacon``). Model work runs off the event loop (FastAPI's thread pool for a click,
-a session's worker thread for propagation and export). Errors are JSON ``{"error": "..."}`` with 400
-(bad input) or 404 (no such session).
+a session's worker thread for propagation and export).
+
+The app is a trust boundary (:mod:`rtseg.studio.guard`: Host, Origin, token, content type) that reads
+and writes only where :class:`~rtseg.studio.files.FileRules` allow. Errors are one line of JSON
+``{"error": "..."}`` (:mod:`rtseg.studio.failures`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -20,20 +24,31 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from rtseg.errors import RtsegError
+from rtseg.studio import failures
+from rtseg.studio.failures import NoSessionError, OneLineErrors
+from rtseg.studio.files import FileRules
+from rtseg.studio.guard import Guard, HostRule, new_token
 from rtseg.studio.session import StudioSession
 
 MAX_SESSIONS = 4
 """Open videos at once; opening another closes the least recently used."""
+STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
+"""The page's files (served without the token: they hold no secret)."""
 
 
-class OpenBody(BaseModel):
+class Body(BaseModel):
+    """Request bodies: unknown keys refused, no NaN or infinity in numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class OpenBody(Body):
     path: str
 
 
-class ClickBody(BaseModel):
+class ClickBody(Body):
     frame: int
     object: int = 1
     x: float
@@ -41,36 +56,40 @@ class ClickBody(BaseModel):
     label: int = 1
 
 
-class BoxBody(BaseModel):
+class BoxBody(Body):
     frame: int
     object: int = 1
     box: tuple[float, float, float, float]
 
 
-class ObjectBody(BaseModel):
+class ObjectBody(Body):
     object: int = 1
 
 
-class PropagateBody(BaseModel):
+class PropagateBody(Body):
     start: int | None = None
 
 
-class ExportBody(BaseModel):
+class ExportBody(Body):
     kind: str
     path: str
+    overwrite: bool = False
 
 
 class Studio:
-    """What the app holds: the model directory and the open sessions."""
+    """What the app holds: the model directory, the file rules and the open sessions."""
 
-    def __init__(self, model_dir: Path | None, initial: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path | None, files: FileRules, initial: str | None = None,
+                 threads: int | None = None) -> None:
         self.model_dir = model_dir
+        self.files = files
         self.initial = initial
         self.threads = threads
         self.sessions: dict[str, StudioSession] = {}
 
     def open(self, path: str) -> StudioSession:
-        session = StudioSession(path, self.model_dir, threads=self.threads)
+        real = self.files.readable(path)
+        session = StudioSession(str(real), self.model_dir, threads=self.threads)
         while len(self.sessions) >= MAX_SESSIONS:
             oldest = min(self.sessions.values(), key=lambda s: s.last_used)
             self.close(oldest.id)
@@ -80,9 +99,7 @@ class Studio:
     def get(self, sid: str) -> StudioSession:
         session = self.sessions.get(sid)
         if session is None:
-            raise KeyError(sid)
-        import time
-
+            raise NoSessionError(f"no open video {sid!r} (closed, or the server restarted)")
         session.last_used = time.monotonic()
         return session
 
@@ -97,36 +114,52 @@ class Studio:
         for sid in list(self.sessions):
             self.close(sid)
 
+    def export(self, sid: str, kind: str, path: str, overwrite: bool) -> Path:
+        """Start an export of session ``sid`` to ``path`` in the export folder; the absolute path written."""
+        session = self.get(sid)
+        target = self.files.export_target(path, overwrite)
+        with self.files.export_folder():
+            session.export(kind, str(target))
+        return target
+
 
 def _static(name: str) -> str:
     return resources.files("rtseg.studio").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def create_app(model_dir: Path | None = None, initial: str | None = None, threads: int | None = None) -> FastAPI:
-    """The studio app; ``model_dir`` is a SAM 2 export (None: the selfie model), ``initial`` the video
-    the page opens first."""
+def create_app(model_dir: Path | None = None, initial: str | None = None, threads: int | None = None, *,
+               token: str | None = None, roots: Iterable[str | Path] | None = None,
+               export_dir: str | Path | None = None, bind: str = "127.0.0.1", hosts: Iterable[str] = (),
+               debug: bool = False) -> FastAPI:
+    """The studio app.
+
+    ``model_dir`` is a SAM 2 export (None: the selfie model), ``initial`` the video the page opens
+    first. Every ``/api/`` call needs ``token`` (a new one if None: ``app.state.token``). The app
+    reads only under ``roots`` (default: ``initial`` and the current directory) and writes only in
+    ``export_dir`` (default ``./studio-exports``). It answers to loopback ``Host`` names, ``bind``
+    and ``hosts``. ``debug`` logs tracebacks of internal errors.
+    """
     if model_dir is not None:
         from rtseg.segment.sam2.manifest import Sam2Model
 
         Sam2Model.from_dir(model_dir, verify=False)  # a missing or broken export fails now, not on first click
-    studio = Studio(model_dir, initial, threads)
+    if roots is None:
+        roots = [Path.cwd(), *([initial] if initial else [])]
+    files = FileRules.create(roots, export_dir)
+    studio = Studio(model_dir, files, initial, threads)
+    token = token or new_token()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(studio.close_all)
 
-    app = FastAPI(title="rtseg studio", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="rtseg studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.studio = studio
-
-    @app.exception_handler(RtsegError)
-    async def rtseg_error(request: Request, exc: RtsegError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(KeyError)
-    async def no_session(request: Request, exc: KeyError) -> JSONResponse:
-        return JSONResponse({"error": f"no open video {exc.args[0]!r} (closed, or the server restarted)"},
-                            status_code=404)
+    app.state.token = token
+    failures.install(app)
+    app.add_middleware(Guard, token=token, hosts=HostRule(bind, hosts))
+    app.add_middleware(OneLineErrors, debug=debug)  # added last: outermost, so it also sees the guard's failures
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
@@ -134,15 +167,18 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
 
     @app.get("/static/{name}")
     async def static(name: str) -> Response:
-        types = {".js": "text/javascript", ".css": "text/css"}
-        suffix = Path(name).suffix
-        if suffix not in types or "/" in name:
+        if name not in STATIC:
             return JSONResponse({"error": "not found"}, status_code=404)
-        return Response(_static(name), media_type=types[suffix])
+        return Response(_static(name), media_type=STATIC[name])
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:
-        return {"model": "sam2" if model_dir is not None else "selfie", "initial": studio.initial}
+        return {"model": "sam2" if model_dir is not None else "selfie", "initial": studio.initial,
+                "roots": [str(r.path) for r in files.roots], "exports": str(files.export_dir)}
+
+    @app.get("/api/sessions")
+    async def sessions() -> dict[str, Any]:
+        return {"sessions": sorted(studio.sessions)}
 
     @app.post("/api/open")
     async def open_video(body: OpenBody) -> dict[str, Any]:
@@ -200,8 +236,8 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
 
     @app.post("/api/sessions/{sid}/export", status_code=202)
     async def export(sid: str, body: ExportBody) -> dict[str, Any]:
-        await run_in_threadpool(studio.get(sid).export, body.kind, body.path)
-        return {"started": "export", "path": body.path}
+        target = await run_in_threadpool(studio.export, sid, body.kind, body.path, body.overwrite)
+        return {"started": "export", "path": str(target)}
 
     @app.get("/api/sessions/{sid}/events")
     async def events(sid: str, request: Request, after: int = 0) -> StreamingResponse:

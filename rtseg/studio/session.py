@@ -85,6 +85,7 @@ class StudioSession:
     """A video (or image folder) open in the studio, with SAM 2 (``model_dir``) or the selfie model."""
 
     def __init__(self, path: str, model_dir: Path | None, *, threads: int | None = None) -> None:
+        """Open ``path`` (already checked against the studio's read roots, see :mod:`rtseg.studio.files`)."""
         if not path or not path.strip():
             raise ConfigError("give a video file or an image folder")
         if not Path(path).exists():
@@ -132,7 +133,22 @@ class StudioSession:
     def objects(self) -> list[int]:
         return self.interactive.obj_ids if self.interactive is not None else [1]
 
+    def check_frame(self, index: int) -> None:
+        if not 0 <= index < len(self.frames):
+            raise ConfigError(f"frame {index} is outside the video (frames 0..{len(self.frames) - 1})")
+
+    def check_inside(self, what: str, points: list[tuple[float, float]]) -> None:
+        """Prompt coordinates must lie on the frame (0..width, 0..height, video pixels)."""
+        w, h = self.frames.width, self.frames.height
+        for x, y in points:
+            if not (0 <= x <= w and 0 <= y <= h):  # also false for NaN
+                raise ConfigError(f"{what} ({x:g}, {y:g}) is outside the frame ({w}x{h}: expected 0<=x<={w}, "
+                                  f"0<=y<={h})")
+
     def frame_jpeg(self, index: int, width: int | None = None) -> bytes:
+        """Frame ``index`` as JPEG, scaled down to ``width`` pixels if it is wider."""
+        if width is not None and width < 1:
+            raise ConfigError(f"width must be at least 1 pixel, got {width}")
         rgb = self.frames.get(index)
         if width is not None and width < rgb.shape[1]:
             rgb = cv2.resize(rgb, (width, round(rgb.shape[0] * width / rgb.shape[1])), interpolation=cv2.INTER_AREA)
@@ -156,6 +172,7 @@ class StudioSession:
 
     def overlay_png(self, index: int) -> bytes:
         """The masks on ``index`` as a transparent RGBA PNG (each object its DAVIS colour, 55 % opaque)."""
+        self.check_frame(index)
         ids = self.id_map(index)
         h, w = self.frames.height, self.frames.width
         rgba = np.zeros((h, w, 4), np.uint8)
@@ -189,6 +206,8 @@ class StudioSession:
         session = self._need_sam2()
         if label not in (0, 1):
             raise ConfigError(f"label must be 1 (include) or 0 (exclude), got {label}")
+        self.check_frame(frame)
+        self.check_inside("click", [(x, y)])
         previous = [c for c in self.clicks if c.frame == frame and c.object == obj]
         t0 = time.perf_counter()
         session.add_points(frame, obj, [(x, y)], [label], clear_old_points=not previous)
@@ -198,6 +217,8 @@ class StudioSession:
 
     def box(self, frame: int, obj: int, box: tuple[float, float, float, float]) -> dict[str, Any]:
         session = self._need_sam2()
+        self.check_frame(frame)
+        self.check_inside("box corner", [box[:2], box[2:]])
         t0 = time.perf_counter()
         session.add_box(frame, obj, box)
         ms = 1000 * (time.perf_counter() - t0)
@@ -253,6 +274,8 @@ class StudioSession:
         """Track every object from ``start`` (default: the first clicked frame) to the end, in a thread."""
         session = self._need_sam2()
         total = len(self.frames)
+        if start is not None:
+            self.check_frame(start)  # now, as a 400, not later as an error event
 
         def work() -> None:
             done = 0
@@ -271,7 +294,10 @@ class StudioSession:
         self._start("propagate", work)
 
     def export(self, kind: str, out: str) -> None:
-        """Write what the CLI writes (mask PNGs, COCO RLE JSON, an effect video), atomically, in a thread."""
+        """Write what the CLI writes (mask PNGs, COCO RLE JSON, an effect video), atomically, in a thread.
+
+        ``out`` is trusted here: the app has already checked it against the export folder
+        (:meth:`rtseg.studio.files.FileRules.export_target`)."""
         if kind not in EXPORT_KINDS:
             raise ConfigError(f"export kind must be one of {', '.join(EXPORT_KINDS)}, got {kind!r}")
         if not out or not out.strip():

@@ -8,11 +8,37 @@ const state = { session: null, info: null, frame: 0, object: 1, objects: [1], dr
 function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
 function status(text) { $("status").textContent = text; }
 
-async function api(method, url, body) {
-  const r = await fetch(url, { method, headers: { "Content-Type": "application/json" },
-                               body: body === undefined ? undefined : JSON.stringify(body) });
+// The server's secret comes in the URL `rtseg studio` printed (?token=...). It is kept in this tab's
+// sessionStorage (not a cookie: a cookie for 127.0.0.1 would go to every local port) and taken out of
+// the address bar, so it is not in the history, a bookmark or a screenshot.
+const TOKEN = (() => {
+  const params = new URLSearchParams(location.search);
+  const given = params.get("token");
+  if (given) {
+    sessionStorage.setItem("rtseg-studio-token", given);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  }
+  return sessionStorage.getItem("rtseg-studio-token") || "";
+})();
+const NO_TOKEN = "This page needs its token: open the URL `rtseg studio` printed, with its token " +
+                 "(http://127.0.0.1:PORT/?token=...).";
+
+// <img>, EventSource and sendBeacon cannot set headers: the token goes in their URL.
+function withToken(url) { return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN); }
+
+async function api(method, url, body, { allow = [] } = {}) {
+  const headers = { "Authorization": `token ${TOKEN}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+                               credentials: "omit", cache: "no-store" });
   const data = await r.json().catch(() => ({}));
-  if (!r.ok) { showError(data.error || `${r.status} ${r.statusText}`); throw new Error(data.error); }
+  if (allow.includes(r.status)) return { status: r.status, ...data };
+  if (!r.ok) {
+    const message = r.status === 403 && !TOKEN ? NO_TOKEN : (data.error || `${r.status} ${r.statusText}`);
+    showError(message); throw new Error(message);
+  }
   showError("");
   return data;
 }
@@ -32,12 +58,12 @@ function drawObjects() {
 
 function refreshOverlay() {
   if (!state.session) return;
-  $("overlay").src = `/api/sessions/${state.session}/overlay/${state.frame}.png?t=${Date.now()}`;
+  $("overlay").src = withToken(`/api/sessions/${state.session}/overlay/${state.frame}.png?t=${Date.now()}`);
 }
 
 function showFrame(i) {
   state.frame = i; $("index").textContent = i; $("slider").value = i;
-  $("frame").src = `/api/sessions/${state.session}/frame/${i}.jpg`;
+  $("frame").src = withToken(`/api/sessions/${state.session}/frame/${i}.jpg`);
   refreshOverlay(); drawMarks();
 }
 
@@ -62,7 +88,7 @@ function videoXY(ev) {
 }
 
 async function open(path) {
-  if (state.session) navigator.sendBeacon(`/api/sessions/${state.session}/close`);
+  if (state.session) navigator.sendBeacon(withToken(`/api/sessions/${state.session}/close`));
   const info = await api("POST", "/api/open", { path });
   state.session = info.session; state.info = info; state.clicks = []; state.last = 0;
   state.propagated = false; state.dirty = new Set();
@@ -76,7 +102,7 @@ async function open(path) {
 
 function listen() {
   if (state.events) state.events.close();
-  state.events = new EventSource(`/api/sessions/${state.session}/events?after=${state.last}`);
+  state.events = new EventSource(withToken(`/api/sessions/${state.session}/events?after=${state.last}`));
   state.events.onmessage = (m) => {
     state.last = Number(m.lastEventId) || state.last;
     const e = JSON.parse(m.data);
@@ -142,18 +168,31 @@ $("propagate").onclick = async () => {
 };
 $("cancel").onclick = () => api("POST", `/api/sessions/${state.session}/cancel`);
 $("export").onclick = async () => {
-  document.body.dataset.export = "running";
-  await api("POST", `/api/sessions/${state.session}/export`, { kind: $("export-kind").value, path: $("export-path").value });
+  const url = `/api/sessions/${state.session}/export`;
+  const body = { kind: $("export-kind").value, path: $("export-path").value };
+  document.body.dataset.export = "running";  // before the request: its "done" event may come before its answer
+  try {
+    const r = await api("POST", url, body, { allow: [409] });
+    if (r.status === 409) {  // it exists: replace it only if the user says so
+      if (!confirm(`${r.error}. Replace it?`)) { status("export not started"); delete document.body.dataset.export; return; }
+      await api("POST", url, { ...body, overwrite: true });
+    }
+  } catch (e) { document.body.dataset.export = "error"; throw e; }
 };
 $("frame").onload = drawMarks;
 window.addEventListener("resize", drawMarks);
 // When the page goes (tab closed, reload, navigation) its session is closed on the server.
-function closeSession() { if (state.session) { navigator.sendBeacon(`/api/sessions/${state.session}/close`); state.session = null; } }
+function closeSession() {
+  if (state.session) { navigator.sendBeacon(withToken(`/api/sessions/${state.session}/close`)); state.session = null; }
+}
 window.addEventListener("pagehide", closeSession);
 window.addEventListener("beforeunload", closeSession);
 
 (async () => {
+  if (!TOKEN) { showError(NO_TOKEN); document.body.dataset.token = "missing"; return; }
   const cfg = await api("GET", "/api/config");
   $("model").textContent = cfg.model;
+  $("roots").textContent = cfg.roots.join(", ");
+  $("exports").textContent = cfg.exports; $("exports-head").textContent = cfg.exports;
   if (cfg.initial) { $("path").value = cfg.initial; await open(cfg.initial); }
 })();
