@@ -165,6 +165,10 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
     async def index() -> str:
         return _static("index.html")
 
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/static/{name}")
     async def static(name: str) -> Response:
         if name not in STATIC:
