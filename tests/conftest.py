@@ -49,6 +49,11 @@ def png_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*.png")) if ".rtseg-batch" not in p.parts}
 
 
+def visible(folder: Path) -> list[Path]:
+    """What ``ls`` shows of an output folder, sorted: rtseg's hidden ``.rtseg-output.json`` left out."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0

@@ -24,7 +24,7 @@ from PIL import Image
 
 from rtseg.jobs.spec import JobSpec, OutputKind
 from rtseg.sinks.objects import rle_decode
-from tests.conftest import DATA, ROOT, iou, run_cli
+from tests.conftest import DATA, ROOT, iou, run_cli, visible
 from tests.sam2_conftest import SAM2_DATA
 
 pytestmark = pytest.mark.slow  # every test spawns the CLI, most with the session's SAM 2 export
@@ -52,7 +52,7 @@ def tracked(sam2_model_dir: Path, clip: Path, tmp_path_factory: pytest.TempPathF
 
 
 def read_id_masks(folder: Path, count: int = FRAMES) -> list[np.ndarray]:
-    assert sorted(p.name for p in folder.iterdir()) == [f"{i:05d}.png" for i in range(count)]
+    assert [p.name for p in visible(folder)] == [f"{i:05d}.png" for i in range(count)]
     out = []
     for i in range(count):
         with Image.open(folder / f"{i:05d}.png") as img:
@@ -256,7 +256,7 @@ def check_output(kind: OutputKind, path: Path, frames: int, size: tuple[int, int
             assert (stream.codec_context.width, stream.codec_context.height) == size
             assert sum(1 for _ in c.decode(stream)) == frames
     elif kind in (OutputKind.MASKS, OutputKind.IMAGES):
-        names = sorted(p.name for p in path.iterdir())
+        names = [p.name for p in visible(path)]
         assert names == [f"{i:05d}.png" for i in range(frames)], "one PNG per frame, named like the input"
         first = cv2.imread(str(path / names[0]), cv2.IMREAD_UNCHANGED)
         assert first is not None and first.shape[:2] == (h, w)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rtseg
-from tests.conftest import DATA, require
+from tests.conftest import DATA, require, visible
 
 PORTRAIT = DATA / "webcam" / "portraits"
 
@@ -34,7 +34,7 @@ def test_a_photos_mask_as_one_file_equals_the_mask_folders_only_image(photo: Pat
         spec = rtseg.JobSpec.from_dict({"command": "segment", "input": str(photo), "masks": str(tmp_path / masks),
                                         "run": {"progress": False}}).check()
         rtseg.build(spec).run()
-    [single] = (tmp_path / "m").iterdir()
+    [single] = visible(tmp_path / "m")
     assert single.name == photo.with_suffix(".png").name
     assert np.array_equal(cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED),
                           cv2.imread(str(single), cv2.IMREAD_UNCHANGED))

@@ -15,7 +15,7 @@ from PIL import Image
 
 from rtseg.sinks.images import davis_palette
 from rtseg.sinks.objects import rle_decode, rle_encode
-from tests.conftest import run_cli
+from tests.conftest import run_cli, visible
 from tests.sam2_conftest import SAM2_DATA
 
 
@@ -57,8 +57,8 @@ def test_track_writes_id_masks_rle_logits_and_video(sam2_model_dir: Path, short_
     )
     assert proc.returncode == 0, proc.stderr
     assert "3 frames" in proc.stderr
-    assert sorted(p.name for p in masks.iterdir()) == ["00000.png", "00001.png", "00002.png"]
-    assert sorted(p.name for p in logits.iterdir()) == ["00000.npy", "00001.npy", "00002.npy"]
+    assert [p.name for p in visible(masks)] == ["00000.png", "00001.png", "00002.png"]
+    assert [p.name for p in visible(logits)] == ["00000.npy", "00001.npy", "00002.npy"]
     assert video.stat().st_size > 0
     doc = json.loads(rle.read_text())
     assert [f["frame"] for f in doc["frames"]] == [0, 1, 2]

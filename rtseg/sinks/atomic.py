@@ -22,8 +22,10 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rtseg.errors import ConfigError, SinkError
@@ -150,23 +152,33 @@ def partial_file(path: Path) -> Path:
 
 
 OUTPUT_MARKER = ".rtseg-output.json"
-"""The manifest in every folder rtseg commits: which entries it wrote there (``files``), by which
-version. Its presence, with nothing else in the folder, is what lets a later run replace the folder."""
+"""The manifest in every folder rtseg commits: each entry it wrote there with the size and modification
+time it had, and which rtseg wrote it. Only a folder whose entries all match it (or an empty folder)
+may be replaced: a file added, or one edited since, keeps the folder from being replaced."""
 MARKER_FORMAT = "rtseg-output/1"
 
+Stamp = tuple[int, int] | None
+"""A file's (size, mtime in ns); None for a folder."""
 
-def _entries(folder: Path) -> list[str]:
+
+def _stamp(path: Path) -> Stamp:
+    st = path.lstat()
+    return None if stat.S_ISDIR(st.st_mode) else (st.st_size, st.st_mtime_ns)
+
+
+def _walk(folder: Path) -> Iterator[str]:
     """Every entry below ``folder`` as a relative POSIX path (folders end in ``/``), the marker left out."""
-    out: list[str] = []
     for root, dirs, files in os.walk(folder):
         rel = Path(root).relative_to(folder)
-        out += [(rel / d).as_posix() + "/" for d in dirs]
-        out += [(rel / f).as_posix() for f in files if not (rel == Path(".") and f == OUTPUT_MARKER)]
-    return sorted(out)
+        for name in dirs:
+            yield (rel / name).as_posix() + "/"
+        for name in files:
+            if not (rel == Path(".") and name == OUTPUT_MARKER):
+                yield (rel / name).as_posix()
 
 
-def written_by_rtseg(folder: Path) -> set[str] | None:
-    """The entries rtseg's manifest in ``folder`` says it wrote, or None when there is no valid manifest.
+def written_by_rtseg(folder: Path) -> dict[str, Stamp] | None:
+    """What rtseg's manifest in ``folder`` says it wrote there (entry → stamp), or None without a valid one.
 
     >>> written_by_rtseg(Path("/nonexistent")) is None
     True
@@ -176,14 +188,23 @@ def written_by_rtseg(folder: Path) -> set[str] | None:
     except (OSError, ValueError):
         return None
     files = data.get("files") if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+    if not isinstance(files, dict):
         return None
-    return set(files)
+    out: dict[str, Stamp] = {}
+    for name, value in files.items():
+        if value is None and name.endswith("/"):
+            out[name] = None
+        elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            out[name] = (value[0], value[1])
+        else:
+            return None
+    return out
 
 
 def foreign_entries(folder: Path, limit: int = 3) -> list[str]:
-    """Up to ``limit`` entries of the existing folder ``folder`` that rtseg did not write there
-    (none: rtseg may replace the folder). Stops early, so a large foreign folder costs one look.
+    """Up to ``limit`` entries of the existing folder ``folder`` that rtseg did not write there, or that
+    changed since it did (none: rtseg may replace the folder). Stops early, so a large folder of the
+    user's costs one look.
 
     >>> foreign_entries(Path("/nonexistent"))
     []
@@ -199,15 +220,18 @@ def foreign_entries(folder: Path, limit: int = 3) -> list[str]:
                 if len(found) >= limit:
                     break
         return sorted(found)
-    for root, dirs, files in os.walk(folder):
-        rel = Path(root).relative_to(folder)
-        for name in [d + "/" for d in dirs] + files:
-            path = (rel / name.rstrip("/")).as_posix() + ("/" if name.endswith("/") else "")
-            if path == OUTPUT_MARKER or path in written:
-                continue
-            found.append(path)
-            if len(found) >= limit:
-                return found
+    for rel in _walk(folder):
+        if rel not in written:
+            found.append(rel)
+        elif not rel.endswith("/"):
+            try:
+                same = _stamp(folder / rel) == written[rel]
+            except OSError:
+                same = False
+            if not same:
+                found.append(f"{rel} (changed since rtseg wrote it)")
+        if len(found) >= limit:
+            break
     return found
 
 
@@ -227,26 +251,28 @@ def check_replaceable(folder: Path, what: str | None = None) -> None:
 
 def write_marker(folder: Path) -> None:
     """Record in ``folder`` every entry rtseg wrote there (called just before the folder is committed)."""
-    data = {"format": MARKER_FORMAT, "written_by": f"rtseg {__version__}", "files": _entries(folder),
-            "committed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    (folder / OUTPUT_MARKER).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    files = {rel: _stamp(folder / rel.rstrip("/")) for rel in sorted(_walk(folder))}
+    data = {"format": MARKER_FORMAT, "written_by": f"rtseg {__version__}",
+            "committed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+    (folder / OUTPUT_MARKER).write_text(json.dumps(data, indent=0) + "\n", encoding="utf-8")
 
 
 def _remove_written(folder: Path) -> list[str]:
-    """Delete what rtseg's manifest in ``folder`` lists, the manifest, then the folder if it is empty;
-    what is left (nothing rtseg wrote) is returned, never deleted."""
-    written = written_by_rtseg(folder) or set()
-    for rel in sorted(written, key=lambda r: (-r.count("/"), r)):
+    """Delete what rtseg's manifest in ``folder`` lists (files still as rtseg wrote them), the manifest,
+    then the folder if it is empty; what is left (nothing rtseg wrote) is returned, never deleted."""
+    written = written_by_rtseg(folder) or {}
+    # files first, then folders deepest first (a folder goes only once it is empty)
+    for rel in sorted(written, key=lambda r: (r.endswith("/"), -r.count("/"), r)):
         path = folder / rel.rstrip("/")
         with contextlib.suppress(OSError):
             if rel.endswith("/"):
                 if path.is_dir() and not path.is_symlink():
                     path.rmdir()  # only when empty
-            else:
+            elif _stamp(path) == written[rel]:
                 path.unlink()
     with contextlib.suppress(OSError):
         (folder / OUTPUT_MARKER).unlink()
-    left = _entries(folder) if folder.exists() else []
+    left = sorted(_walk(folder)) if folder.exists() else []
     if not left:
         with contextlib.suppress(OSError):
             folder.rmdir()

@@ -66,6 +66,17 @@ def test_a_file_the_user_added_to_an_rtseg_output_keeps_the_folder_from_being_re
     assert tree(work) == before
 
 
+@pytest.mark.slow
+def test_a_mask_the_user_edited_keeps_the_folder_from_being_replaced(work: Path) -> None:
+    """A hand-corrected mask is the user's work now: the folder is refused, the edit kept."""
+    assert run_rtseg("segment", "in.mp4", "--masks", "m", "--no-progress", cwd=work).code == 0
+    (work / "m" / "00005.png").write_bytes(b"corrected by hand")
+    before = tree(work)
+    assert_refused(run_rtseg("segment", "in.mp4", "--masks", "m", "--no-progress", cwd=work), 2,
+                   "00005.png (changed since rtseg wrote it)")
+    assert tree(work) == before
+
+
 def test_an_empty_folder_is_used(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     stats = rtseg.cutout("synthetic:32x24@3", tmp_path / "empty")
