@@ -40,6 +40,7 @@ def run(spec: JobSpec | Mapping[str, Any] | PathLike) -> RunStats:
     >>> stats = rtseg.run(rtseg.JobSpec.from_toml("configs/blur.toml"))    # doctest: +SKIP
     >>> stats.frames_out                                                   # doctest: +SKIP
     96
+    >>> import rtseg
     >>> rtseg.run(None)
     Traceback (most recent call last):
     TypeError: rtseg.run() takes a JobSpec, a dict of job keys or the path of a TOML job file, not NoneType
