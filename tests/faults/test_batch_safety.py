@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,21 +102,6 @@ def test_sigterm_ends_with_143_and_items_never_started_are_not_run(work: Path, j
     assert all(r["frames"] == 0 for r in rows[1:])
     assert "1 ok, 0 failed, 0 skipped, 3 not run" in err
     assert not partials(out)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 400 kB tmpfs: room for a few masks, not for 96."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {proc.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_an_item_that_failed_on_a_full_disk_reports_no_frames(small_disk: Path, job: Path, tmp_path: Path) -> None:

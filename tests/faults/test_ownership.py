@@ -105,13 +105,19 @@ def test_a_symlink_to_a_folder_writes_the_folder_it_names(tmp_path: Path) -> Non
     assert (tmp_path / "other" / "thesis.docx").exists()
 
 
-def test_files_that_appear_while_rtseg_writes_are_never_deleted(tmp_path: Path) -> None:
-    target = tmp_path / "out"
+def rtseg_output_being_replaced(target: Path) -> AtomicDir:
+    """An rtseg folder holding ``a.png``, and a second write of it opened (``b.png``), not yet committed."""
     first = AtomicDir(target)
     (first.open() / "a.png").write_bytes(b"1")
     first.commit()
     second = AtomicDir(target)
     (second.open() / "b.png").write_bytes(b"2")
+    return second
+
+
+def test_files_that_appear_while_rtseg_writes_are_never_deleted(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    second = rtseg_output_being_replaced(target)
     (target / "arrived.txt").write_text("the user's, written during the run")  # after open(), before commit()
     with pytest.raises(ConfigError, match=r"arrived\.txt"):
         second.commit()
@@ -125,11 +131,7 @@ def test_only_listed_files_go_when_an_rtseg_folder_is_replaced(tmp_path: Path) -
     from rtseg.sinks import atomic
 
     target = tmp_path / "out"
-    first = AtomicDir(target)
-    (first.open() / "a.png").write_bytes(b"1")
-    first.commit()
-    second = AtomicDir(target)
-    (second.open() / "b.png").write_bytes(b"2")
+    second = rtseg_output_being_replaced(target)
     real_check = atomic.check_replaceable
 
     def late_arrival(folder: Path, what: str | None = None) -> None:
