@@ -23,7 +23,6 @@ from rtseg.batching.executors import (
     LocalExecutor,
     RayExecutor,
     failed_row,
-    probe_ray_address,
     remove_partials,
 )
 from rtseg.batching.items import ItemTask, discover, load_job, plan
@@ -212,8 +211,6 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
     _check_outputs_not_inputs(out, options, spec)
     found = discover(inputs, stills=options.stills, exclude=[out])
     tasks, errors = plan(found, spec, out)
-    if options.executor == "ray" and options.ray_address is not None:
-        probe_ray_address(options.ray_address)  # an unreachable cluster: one line now, not minutes of retries
     created = not out.exists()
     out.mkdir(exist_ok=True)
     if on_plan is not None:

@@ -75,7 +75,6 @@ def test_an_existing_file_no_batch_wrote_is_not_replaced(work: Path, job: Path, 
 
 
 def test_an_unreachable_ray_cluster_is_one_line_and_leaves_nothing(work: Path, job: Path) -> None:
-    pytest.importorskip("ray")
     before = tree(work)
     ended = rtseg("batch", "in.mp4", "--job", job, "--out", "out", "--executor", "ray", "--ray-address",
                   "ray://127.0.0.1:1", "--no-progress", cwd=work, timeout=120)

@@ -152,7 +152,6 @@ def test_only_listed_files_go_when_an_rtseg_folder_is_replaced(tmp_path: Path) -
 def test_export_sam2_and_import_rvm_refuse_a_users_folder(tmp_path: Path) -> None:
     users_folder(tmp_path / "models")
     before = tree(tmp_path)
-    pytest.importorskip("torch")
     ended = run_rtseg("export-sam2", "--random-weights", "0", "--image-size", "512", "--out", "models", cwd=tmp_path,
                       timeout=300)
     assert_refused(ended, 2, "--out: refusing to replace the folder")
