@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             model_dir = getattr(args, f"model_dir_{size}", None)
             if model_dir is None:
-                from rtseg.segment.sam2.export import export_sam2
+                from rtseg.tools.sam2.export import export_sam2
 
                 print(f"exporting tiny at {size} (random weights) ...", flush=True)
                 with warnings.catch_warnings():

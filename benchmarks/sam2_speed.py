@@ -162,7 +162,7 @@ def main() -> None:
             (video_dir / f"{i:05d}.jpg").symlink_to(DATA / f"{i:05d}.jpg")
         model_dir = args.model
         if model_dir is None:
-            from rtseg.segment.sam2.export import export_sam2
+            from rtseg.tools.sam2.export import export_sam2
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

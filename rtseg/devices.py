@@ -110,8 +110,7 @@ def describe_virtual_cameras(
 def rvm_status() -> str:
     """Whether ``--quality high`` can run here: the imported RVM model's folder, or how to make it."""
     from rtseg.errors import ModelError
-    from rtseg.segment.rvm import check_model_dir
-    from rtseg.segment.rvm_import import default_dir
+    from rtseg.segment.rvm import check_model_dir, default_dir
 
     folder = default_dir()
     try:

@@ -29,7 +29,7 @@ def _need_export_extra() -> None:
 def sam2_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny SAM 2.1 at 512 with seeded random weights, exported once per test session."""
     _need_export_extra()
-    from rtseg.segment.sam2.export import export_sam2
+    from rtseg.tools.sam2.export import export_sam2
 
     out = tmp_path_factory.mktemp("sam2-tiny-512")
     with warnings.catch_warnings():

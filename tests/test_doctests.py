@@ -12,7 +12,7 @@ import pytest
 import rtseg
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = {"rtseg.segment.sam2.export", "rtseg.segment.sam2.fused", "rtseg.segment.sam2.rope", "rtseg.__main__"}
+SKIP = {"rtseg.tools.sam2.export", "rtseg.tools.sam2.fused", "rtseg.tools.sam2.rope", "rtseg.__main__"}
 
 
 def modules() -> list[str]:

@@ -21,7 +21,7 @@ from rtseg.bench import quality
 from rtseg.errors import ModelError
 from rtseg.segment.models import sha256_file
 from rtseg.segment.rvm import RvmSegmenter, check_model_dir, downsample_ratio
-from rtseg.segment.rvm_import import FILES, MANIFEST_FORMAT
+from rtseg.tools.rvm_import import FILES, MANIFEST_FORMAT
 from tests.conftest import DAVIS, read_mask, require, run_cli
 
 NO_EXTRA = importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("tensorflow") is None

@@ -1,4 +1,4 @@
-"""The export-time attention rewrites (:mod:`rtseg.segment.sam2.fused`) against SAM 2's own modules.
+"""The export-time attention rewrites (:mod:`rtseg.tools.sam2.fused`) against SAM 2's own modules.
 
 Each rewrite must be the same arithmetic as the module it replaces (only float32 summation order may
 differ), checked in eager PyTorch on the model's real submodules with random inputs, and the
@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 onnx = pytest.importorskip("onnx")
 
-from rtseg.segment.sam2.export import build_model  # noqa: E402
-from rtseg.segment.sam2.fused import fused_hiera_attention_forward, fused_rope_forward  # noqa: E402
+from rtseg.tools.sam2.export import build_model  # noqa: E402
+from rtseg.tools.sam2.fused import fused_hiera_attention_forward, fused_rope_forward  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_exported_graphs_use_the_fused_op(sam2_model_dir: Path) -> None:
 def test_fused_image_encoder_matches_sam2(tiny_model: torch.nn.Module) -> None:
     """The whole image-encoder graph under every rewrite at 512 (where the 14- and 7-token windows
     need padding, 32 -> 42 and 16 -> 21 tokens a side) against ``forward_image``."""
-    from rtseg.segment.sam2.fused import can_fold_high_res, fused_attention, image_encoder_forward
+    from rtseg.tools.sam2.fused import can_fold_high_res, fused_attention, image_encoder_forward
 
     x = torch.randn(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
     assert can_fold_high_res(tiny_model)
@@ -94,7 +94,7 @@ def test_one_head_attention_in_query_blocks_equals_the_whole_matrix() -> None:
     # against ~28,000 memory tokens does not fit any cache); each row is the same arithmetic.
     import math
 
-    from rtseg.segment.sam2.fused import BLOCKED_MIN_QUERIES, QUERY_BLOCK, single_head_attention
+    from rtseg.tools.sam2.fused import BLOCKED_MIN_QUERIES, QUERY_BLOCK, single_head_attention
 
     g = torch.Generator().manual_seed(0)
     q = torch.randn(1, 4096, 256, generator=g)

@@ -67,8 +67,8 @@ def test_an_fp16_export_tracks_like_the_float32_one(sam2_model_dir: Path, bedroo
     import json
 
     from rtseg.errors import ConfigError
-    from rtseg.segment.sam2.export import convert_to_fp16
     from rtseg.segment.sam2.manifest import Sam2Model
+    from rtseg.tools.sam2.export import convert_to_fp16
 
     half = convert_to_fp16(sam2_model_dir, tmp_path / "fp16")
     manifest = json.loads((half / "manifest.json").read_text())

@@ -87,7 +87,7 @@ def test_checkpoint_export_has_real_weights(sam2_model_dir: Path, tmp_path: Path
     pytest.importorskip("torch")
     pytest.importorskip("sam2")
     pytest.importorskip("onnx")
-    from rtseg.segment.sam2.export import export_sam2
+    from rtseg.tools.sam2.export import export_sam2
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

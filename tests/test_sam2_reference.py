@@ -165,7 +165,7 @@ def test_image_size_1024_one_point(tmp_path_factory: pytest.TempPathFactory, bed
     in blocks of 512 queries (4096 in all). Same check as at 512, on the first frames."""
     from sam2.build_sam import build_sam2_video_predictor
 
-    from rtseg.segment.sam2.export import export_sam2
+    from rtseg.tools.sam2.export import export_sam2
     from tests.sam2_conftest import SAM2_SEED
 
     frames = 3

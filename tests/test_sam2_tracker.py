@@ -195,7 +195,7 @@ def test_preprocessing_is_bit_identical_to_sam2s_loader(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_profile_tracker_times_every_graph(sam2_model_dir: Path, bedroom_dir: Path) -> None:
-    from rtseg.segment.sam2.profile import profile_tracker
+    from rtseg.tools.sam2.profile import profile_tracker
 
     p = profile_tracker(sam2_model_dir, bedroom_dir, n_frames=3, threads=2)
     assert p.frames == 3 and len(p.per_frame_ms) == 3

@@ -206,10 +206,10 @@ def effects_run(clip: ClipInfo, opts: BenchOptions, workdir: Path) -> dict[str, 
 def sam2_run(clip: ClipInfo, opts: BenchOptions) -> dict[str, Any]:
     """Per-frame and per-graph cost of the SAM 2 tracker: one click on the frame centre at frame 0.
 
-    Timing comes from :func:`rtseg.segment.sam2.profile.profile_tracker`; "steady" figures are for
+    Timing comes from :func:`rtseg.tools.sam2.profile.profile_tracker`; "steady" figures are for
     frames whose memory bank is full (the cost a long video settles at).
     """
-    from rtseg.segment.sam2.profile import profile_tracker
+    from rtseg.tools.sam2.profile import profile_tracker
 
     assert opts.sam2_model_dir is not None
 

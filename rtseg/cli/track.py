@@ -78,7 +78,7 @@ def export_sam2_command(
             import sam2  # noqa: F401
             import torch  # noqa: F401
 
-            from rtseg.segment.sam2.export import export_sam2
+            from rtseg.tools.sam2.export import export_sam2
         except ImportError as exc:
             raise ConfigError(
                 f"export-sam2 needs the export extra ({exc.name} is missing): pip install 'rtseg[export]' "

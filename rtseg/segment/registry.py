@@ -84,8 +84,7 @@ def _sam2(o: ModelOptions) -> Segmenter:
 
 
 def _rvm(o: ModelOptions) -> Segmenter:
-    from rtseg.segment.rvm import RvmSegmenter
-    from rtseg.segment.rvm_import import default_dir
+    from rtseg.segment.rvm import RvmSegmenter, default_dir
 
     return RvmSegmenter(Path(o.model_dir) if o.model_dir else default_dir(), threads=o.threads, provider=o.provider)
 

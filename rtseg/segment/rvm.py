@@ -1,6 +1,6 @@
 """Robust Video Matting through ONNX Runtime: the ``rvm`` model behind ``--quality high``.
 
-A recurrent matting network (see :mod:`rtseg.segment.rvm_import`, which makes the graph with
+A recurrent matting network (see :mod:`rtseg.tools.rvm_import`, which makes the graph with
 ``rtseg import-rvm``). Each frame goes in whole, at full resolution; the network shrinks it by
 ``downsample_ratio`` for its encoder and decoder (so that the long side is about
 :data:`INTERNAL_SIDE` pixels) and refines the alpha at full resolution with its
@@ -23,7 +23,20 @@ import numpy as np
 from rtseg.errors import ModelError
 from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.segment.models import sha256_file
-from rtseg.segment.rvm_import import MANIFEST_FILE, MANIFEST_FORMAT, STATE_CHANNELS
+
+ONNX_FILE = "rvm.onnx"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "rtseg-rvm/1"
+STATE_CHANNELS = (16, 20, 40, 64)
+"""Channels of the four recurrent states r1..r4 (NHWC)."""
+
+
+def default_dir() -> Path:
+    """Where ``import-rvm`` writes and the ``rvm`` model looks by default: ``$RTSEG_RVM_DIR`` or
+    ``~/.cache/rtseg/rvm``."""
+    env = os.environ.get("RTSEG_RVM_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "rtseg" / "rvm"
+
 
 INTERNAL_SIDE = 640
 """The encoder's input long side: ``downsample_ratio = min(1, 640 / long side)``. RVM's authors advise

@@ -1,6 +1,6 @@
 """The exported model directory: ``manifest.json``, four ONNX graphs and ``constants.npz``.
 
-:class:`Sam2Model` reads and checks a directory written by :func:`rtseg.segment.sam2.export.export_sam2`
+:class:`Sam2Model` reads and checks a directory written by :func:`rtseg.tools.sam2.export.export_sam2`
 (every file present, every sha256 matching) before any session is created, so a truncated download or
 a hand-edited graph fails with a message naming the file instead of an ONNX Runtime stack trace.
 Needs numpy only.

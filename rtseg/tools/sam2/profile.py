@@ -6,7 +6,7 @@ costs) is reported apart; "steady" frames are those whose memory bank is full (f
 ``num_maskmem``), the cost a long video settles at. Used by ``rtseg bench``'s ``sam2`` workload and
 by ``benchmarks/sam2_speed.py``.
 
->>> from rtseg.segment.sam2.profile import profile_tracker      # doctest: +SKIP
+>>> from rtseg.tools.sam2.profile import profile_tracker      # doctest: +SKIP
 >>> p = profile_tracker("models/sam2-tiny", "frames/", n_frames=12)  # doctest: +SKIP
 >>> p.graphs_ms["memory_attention"]                                  # doctest: +SKIP
 168.7

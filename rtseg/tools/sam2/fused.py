@@ -7,7 +7,7 @@ threads, in ``benchmarks/sam2_speed.py``'s notes):
   projection is applied *after* attending, ``softmax(QK^T) (M W^T + b) = (softmax(QK^T) M) W^T + b``
   because every softmax row sums to 1. The second matmul over the ~7000 memory tokens then reads
   64-dim values instead of 256-dim ones (memory attention ~1.3x faster);
-* memory attention, all layers: RoPE with real cos/sin tables (:mod:`rtseg.segment.sam2.rope`) on
+* memory attention, all layers: RoPE with real cos/sin tables (:mod:`rtseg.tools.sam2.rope`) on
   ``(batch, tokens, channels)`` tensors, and one-head attention as matmul/softmax/matmul without
   the head-splitting transposes;
 * Hiera: three q/k/v projections instead of one packed projection and a split (bit-identical
@@ -23,7 +23,7 @@ All are the same arithmetic up to float32 summation order (checked against SAM 2
 ``tests/test_sam2_export.py``). In eager mode the fused op runs as
 ``scaled_dot_product_attention``, so a traced model and SAM 2 agree before export too.
 
-Only :mod:`rtseg.segment.sam2.export` imports this module; it needs torch.
+Only :mod:`rtseg.tools.sam2.export` imports this module; it needs torch.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rtseg.segment.sam2.rope import axial_rope_tables, real_rope
+from rtseg.tools.sam2.rope import axial_rope_tables, real_rope
 
 MS_DOMAIN = "com.microsoft"
 """ONNX Runtime's contrib-op domain (the fused MultiHeadAttention)."""

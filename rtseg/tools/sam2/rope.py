@@ -6,7 +6,7 @@ SAM 2's ``RoPEAttention`` rotates query/key pairs by multiplying them as complex
 tables, so the rewritten attention gives the same numbers (max diff 0.0 in PyTorch; about 2e-6 after
 export). The tables are taken from SAM 2's own ``compute_axial_cis`` so no frequency is re-derived.
 
-Only :mod:`rtseg.segment.sam2.export` imports this module; it needs torch.
+Only :mod:`rtseg.tools.sam2.export` imports this module; it needs torch.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ encodings, multimask choice, occlusion gating) stays in numpy in :mod:`rtseg.seg
     the no-object embedding already added.
 ``memory_attention.onnx``
     current features attend to a variable-length memory (spatial memories, then object-pointer
-    tokens); RoPE is rewritten with real cos/sin (:mod:`rtseg.segment.sam2.rope`).
+    tokens); RoPE is rewritten with real cos/sin (:mod:`rtseg.tools.sam2.rope`).
 
 ``constants.npz`` holds the learned tensors the bookkeeping needs and ``manifest.json`` describes it
 all (see :mod:`rtseg.segment.sam2.manifest`). torch, onnx and the ``sam2`` package are imported only
 inside the functions here, so ``import rtseg`` never needs them.
 
->>> from rtseg.segment.sam2.export import export_sam2        # doctest: +SKIP
+>>> from rtseg.tools.sam2.export import export_sam2        # doctest: +SKIP
 >>> export_sam2("models/sam2-tiny", "tiny", 512, random_seed=0)  # doctest: +SKIP
 PosixPath('models/sam2-tiny')
 """
@@ -141,7 +141,7 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
     import torch
     import torch.nn.functional as F
 
-    from rtseg.segment.sam2.fused import can_fold_high_res, image_encoder_forward
+    from rtseg.tools.sam2.fused import can_fold_high_res, image_encoder_forward
 
     folded = image_encoder_forward(model) if fused and can_fold_high_res(model) else None
 
@@ -377,7 +377,7 @@ def _model_settings(model: Any) -> dict[str, Any]:
 def _export_graph(module: Any, name: str, inputs: dict[str, tuple[Any, dict[int, str]]], path: Path) -> None:
     import torch
 
-    from rtseg.segment.sam2 import fused as fused_ops
+    from rtseg.tools.sam2 import fused as fused_ops
 
     args = tuple(t for t, _ in inputs.values())
     dynamic_axes: dict[str, dict[int, str]] = {k: ax for k, (_, ax) in inputs.items() if ax}
@@ -473,8 +473,8 @@ def export_sam2(
     graphs: dict[str, Any] = {}
     wrappers = _wrappers(model, fused)
     examples = _example_inputs(model)
-    from rtseg.segment.sam2.fused import fused_attention
-    from rtseg.segment.sam2.rope import real_rope
+    from rtseg.tools.sam2.fused import fused_attention
+    from rtseg.tools.sam2.rope import real_rope
 
     with torch.no_grad(), (fused_attention() if fused else real_rope()):
         for name, module in wrappers.items():
