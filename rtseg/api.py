@@ -16,17 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from rtseg.errors import ConfigError
 from rtseg.frame import Frame, ObjectMasks
 from rtseg.graph.stats import RunStats
 from rtseg.jobs.build import build
 from rtseg.jobs.segmenters import production_segmenter
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.base import Segmenter
+from rtseg.segment.prompts import Prompt, prompt_to_dict
 
 PathLike = str | os.PathLike[str]
-Point = tuple[float, float]
+Point = tuple[float, float] | tuple[float, float, int]
 Points = Mapping[int, Sequence[Point]]
-"""Clicks per object id: ``{1: [(x, y), ...]}`` (include points, video pixels, on ``frame``)."""
+"""Clicks per object id: ``{1: [(x, y), (x, y, 0), ...]}`` (video pixels, on ``frame``): ``(x, y)`` includes,
+``(x, y, label)`` says (1 include, 0 exclude), as in a batch manifest."""
 Boxes = Mapping[int, tuple[float, float, float, float]]
 """A box per object id: ``{1: (x0, y0, x1, y1)}``."""
 MaskPrompts = Mapping[int, PathLike]
@@ -80,18 +83,21 @@ def _per_object(value: object, what: str, example: str) -> dict[int, Any]:
     return {int(k): v for k, v in value.items()}
 
 
-def _points(points: object) -> dict[int, list[tuple[float, float]]]:
-    out: dict[int, list[tuple[float, float]]] = {}
+def _points(points: object) -> dict[int, dict[str, list[Any]]]:
+    """``{obj: [(x, y) or (x, y, label), ...]}`` as each object's ``points`` and ``labels`` (label 1 when not
+    given); the values are the :class:`Prompt`'s to check."""
+    out: dict[int, dict[str, list[Any]]] = {}
     example = "a list of (x, y) points, e.g. {1: [(210, 350)]}"
     for obj, pts in _per_object(points, "points", example).items():
         if isinstance(pts, str | bytes) or not isinstance(pts, Sequence | np.ndarray):
             raise TypeError(f"points[{obj}] must be {example.split(', e.g.')[0]}, not {type(pts).__name__}")
-        pairs = []
+        pairs, labels = [], []
         for pt in pts:
-            if isinstance(pt, str | bytes) or not isinstance(pt, Sequence | np.ndarray) or len(pt) != 2:
-                raise TypeError(f"points[{obj}]: each point is a pair (x, y), got {pt!r}")
+            if isinstance(pt, str | bytes) or not isinstance(pt, Sequence | np.ndarray) or len(pt) not in (2, 3):
+                raise TypeError(f"points[{obj}]: each point is a pair (x, y) or (x, y, label), got {pt!r}")
             pairs.append((_number(pt[0], f"points[{obj}] x"), _number(pt[1], f"points[{obj}] y")))
-        out[obj] = pairs
+            labels.append(pt[2] if len(pt) == 3 else 1)
+        out[obj] = {"points": pairs, "labels": labels}
     return out
 
 
@@ -110,14 +116,15 @@ def _model(model: str, model_dir: PathLike | None, points: Points | None, boxes:
         raise TypeError(f"model must be a model name such as 'selfie' or 'sam2', not {type(model).__name__}")
     if isinstance(frame, bool) or not isinstance(frame, int | np.integer):
         raise TypeError(f"frame must be a frame index (int), not {type(frame).__name__}")
-    prompts: dict[int, dict[str, Any]] = {}
-    for obj, pairs in (_points(points) if points is not None else {}).items():
-        prompts.setdefault(obj, {})["points"] = pairs
+    per_object: dict[int, dict[str, Any]] = {}
+    for obj, clicks in (_points(points) if points is not None else {}).items():
+        per_object.setdefault(obj, {}).update(clicks)
     for obj, box in (_boxes(boxes) if boxes is not None else {}).items():
-        prompts.setdefault(obj, {})["box"] = box
+        per_object.setdefault(obj, {})["box"] = box
     masks_map = _per_object(masks, "masks", "a mask PNG path") if masks is not None else {}
     for obj, png in masks_map.items():
-        prompts.setdefault(obj, {})["mask"] = _path(png, f"masks[{obj}]")
+        per_object.setdefault(obj, {})["mask"] = _path(png, f"masks[{obj}]")
+    prompts = [_prompt(obj, frame, keys) for obj, keys in per_object.items()]
     data: dict[str, Any] = {"name": model}
     if model_dir is not None:
         data["dir"] = _path(model_dir, "model_dir")
@@ -126,8 +133,22 @@ def _model(model: str, model_dir: PathLike | None, points: Points | None, boxes:
     if threads is not None:
         data["threads"] = threads
     if prompts:
-        data["prompts"] = [{"frame": int(frame), "object": obj, **p} for obj, p in prompts.items()]
+        data["prompts"] = [prompt_to_dict(p) for p in prompts]
     return data
+
+
+_KEYWORD = {"points": "points", "labels": "points", "box": "boxes", "mask": "masks"}
+
+
+def _prompt(obj: int, frame: int, keys: dict[str, Any]) -> Prompt:
+    """The keywords' prompt for one object; a bad one is the :class:`Prompt`'s ConfigError, prefixed with
+    the keywords that gave it (``points[1], boxes[1]: ...``)."""
+    try:
+        return Prompt(frame=int(frame), obj_id=obj, **keys)
+    except ConfigError as exc:
+        named = dict.fromkeys(f"{_KEYWORD[k]}[{obj}]" for k in keys)
+        where = ", ".join([*named, *([f"frame={frame}"] if frame else [])])
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, effect: dict[str, Any],
@@ -294,7 +315,6 @@ class FrameSegmenter:
 
     def __call__(self, rgb: np.ndarray, index: int | None = None) -> np.ndarray:
         """Alpha of one RGB uint8 (H, W, 3) frame at its size; zeros while a SAM 2 object has no prompt yet."""
-        from rtseg.errors import ConfigError
         from rtseg.imaging import upsample_alpha
 
         if not isinstance(rgb, np.ndarray):

@@ -89,11 +89,13 @@ def test_rle_matches_the_coco_format() -> None:
     ("args", "code", "message"),
     [
         (["--point", "2000,10"], 2, "outside the frame"),
-        (["--point", "10,10", "--object", "0"], 2, "--object must be an object id in 1..255, got 0"),
-        (["--point", "10,10", "--frame", "-1"], 2, "--frame must be a frame index >= 0, got -1"),
+        (["--point", "10,10", "--object", "0"], 2, "--point 10,10 --object 0: object id must be in 1..255, got 0"),
+        (["--point", "10,10", "--frame", "-1"], 2, "--point 10,10 --frame -1: prompt frame must be >= 0, got -1"),
         (["--point", "10"], 2, "--point expects X,Y[,LABEL], got '10'"),
-        (["--point", "10,10,2"], 2, "--point label must be 1 (include) or 0 (exclude)"),
-        (["--box", "50,50,10,10"], 2, "--box expects X0,Y0,X1,Y1 with X0<=X1 and Y0<=Y1"),
+        (["--point", "10,10,2"], 2, "--point 10,10,2: prompt for object 1 on frame 0: point labels must be 0 "
+                                    "(exclude) or 1 (include), got [2]"),
+        (["--box", "50,50,10,10"], 2, "--box 50,50,10,10: prompt for object 1 on frame 0: box must be x0,y0,x1,y1 "
+                                      "with x0<=x1 and y0<=y1, got [50.0, 50.0, 10.0, 10.0]"),
         (["--point", "10,10", "--device", "gpu"], 2, "unknown device 'gpu'"),
         ([], 2, "give a prompt"),
     ],

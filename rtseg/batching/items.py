@@ -28,6 +28,7 @@ from typing import Any
 from rtseg.errors import ConfigError
 from rtseg.jobs.paths import VIDEO_SUFFIXES
 from rtseg.jobs.spec import ALPHA_VIDEO_SUFFIXES, EffectKind, JobKind, JobSpec, OutputKind, merge
+from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_from_dict, prompt_to_dict
 from rtseg.sources.images import IMAGE_SUFFIXES
 
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
@@ -251,18 +252,19 @@ def _csv_row(raw: dict[str, str | None], where: str) -> dict[str, Any]:
         value = value.strip()
         if key == "points":
             try:
-                row[key] = [[float(v) for v in p.split(",")] for p in value.split(";") if p.strip()]
+                row[key] = [list(parse_point(p)) for p in value.split(";") if p.strip()]
             except ValueError:
                 raise ConfigError(f"{where}: points must be x,y[,label];x,y…, got {value!r}") from None
         elif key == "boxes":
             try:
-                row[key] = [float(v) for v in value.split(",")]
+                row[key] = list(parse_box(value))
             except ValueError:
                 raise ConfigError(f"{where}: boxes must be x0,y0,x1,y1, got {value!r}") from None
         elif key == "frame":
-            if not value.isdigit():
-                raise ConfigError(f"{where}: frame must be a frame index, got {value!r}")
-            row[key] = int(value)
+            try:
+                row[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"{where}: frame must be a frame index, got {value!r}") from None
         elif key in ("job", "prompts"):
             try:
                 row[key] = json.loads(value)
@@ -274,11 +276,11 @@ def _csv_row(raw: dict[str, str | None], where: str) -> dict[str, Any]:
 
 
 def _per_object(value: Any, where: str, what: str) -> dict[int, Any]:
-    """``{"1": v, "2": w}`` or a bare value for object 1."""
+    """``{"1": v, "2": w}`` or a bare value for object 1 (the ids are the prompts' to check)."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if not str(k).isdigit() or not 1 <= int(k) <= 255:
+            if not str(k).isdigit():
                 raise ConfigError(f"{where}: {what} keys are object ids 1..255, got {k!r}")
             out[int(k)] = v
         return out
@@ -297,27 +299,37 @@ def _overrides(row: dict[str, Any], base: Path, where: str) -> dict[str, Any]:
             if key in data:
                 raise ConfigError(f"{where}: 'job' cannot change {key!r} (the batch sets it)")
     frame = row.get("frame", 0)
-    prompts: dict[int, dict[str, Any]] = {}
+    per_object: dict[int, dict[str, Any]] = {}
     if "points" in row:
         for obj, pts in _per_object(row["points"], where, "points").items():
             if not isinstance(pts, list) or not all(isinstance(p, list) and len(p) in (2, 3) for p in pts):
                 raise ConfigError(f"{where}: points must be [[x, y], …] or [[x, y, label], …], got {pts!r}")
-            prompts.setdefault(obj, {})["points"] = [p[:2] for p in pts]
-            prompts[obj]["labels"] = [int(p[2]) if len(p) == 3 else 1 for p in pts]
+            per_object.setdefault(obj, {})["points"] = [p[:2] for p in pts]
+            per_object[obj]["labels"] = [p[2] if len(p) == 3 else 1 for p in pts]
     if "boxes" in row:
         for obj, box in _per_object(row["boxes"], where, "boxes").items():
-            prompts.setdefault(obj, {})["box"] = box
+            per_object.setdefault(obj, {})["box"] = box
     if "masks" in row:
         for obj, png in _per_object(row["masks"], where, "masks").items():
-            prompts.setdefault(obj, {})["mask"] = str(png if Path(png).is_absolute() else base / png)
+            per_object.setdefault(obj, {})["mask"] = png
     listed = row.get("prompts", [])
     if not isinstance(listed, list):
         raise ConfigError(f"{where}: 'prompts' must be a list of prompts")
-    listed = [dict(p, mask=str(base / p["mask"])) if isinstance(p, dict) and p.get("mask") else p for p in listed]
-    all_prompts = [{"frame": frame, "object": obj, **p} for obj, p in sorted(prompts.items())] + listed
-    if all_prompts:
-        data.setdefault("model", {})["prompts"] = all_prompts
+    prompts = [_prompt({"frame": frame, "object": obj, **keys}, base, where)
+               for obj, keys in sorted(per_object.items())]
+    prompts += [_prompt(keys, base, f"{where}: prompt {i}") for i, keys in enumerate(listed)]
+    if prompts:
+        data.setdefault("model", {})["prompts"] = [prompt_to_dict(p) for p in prompts]
     return data
+
+
+def _prompt(keys: Any, base: Path, where: str) -> Prompt:
+    """One item's prompt, checked now (a bad one refuses the manifest, naming its line); masks are
+    relative to the manifest."""
+    try:
+        return prompt_from_dict(keys, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 # -- outputs -------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from rtseg.errors import ConfigError, RtsegError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph import RunStats
 from rtseg.jobs.spec import JobKind, JobSpec, OutputKind, load_toml, merge
+from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_to_dict
 from rtseg.segment.registry import model_names
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -71,50 +72,46 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", help="Encoder speed p
 InputArg = Annotated[str | None, typer.Argument(
     help="Video file or URL, image folder, `sample` (a bundled clip) or synthetic[:WxH][@N]; or in --config.")]
 
-# -- parsers (the only ones: every command and the config share them) ---------------------------------
+# -- prompt options (read into rtseg.segment.prompts.Prompt, which checks them) ---------------------
 
 
-def parse_numbers(text: str, count: int, option: str, form: str) -> tuple[float, ...]:
-    """``"10,20"`` → ``(10.0, 20.0)``; a :class:`ConfigError` naming ``option`` otherwise.
+def prompt_from_options(point: list[str] | None = None, box: str | None = None, mask: Path | None = None,
+                        frame: int | None = None, obj: int | None = None) -> Prompt | None:
+    """The one :class:`Prompt` of ``--point``/``--box``/``--mask`` on ``--frame`` for ``--object`` (None if
+    none is given). The text becomes numbers here; the prompt's checks are ``Prompt``'s, and its message
+    comes prefixed with the options that gave it.
 
-    >>> parse_numbers("1,2.5", 2, "--point", "X,Y")
-    (1.0, 2.5)
+    >>> prompt_from_options(["640,360", "10,20,0"], frame=3).labels
+    (1, 0)
+    >>> prompt_from_options(["3,4,2"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rtseg.errors.ConfigError: --point 3,4,2: prompt for object 1 on frame 0: point labels must be 0 (exclude) or 1 ...
     """
+    given = [*(f"--point {p}" for p in point or ()), *([f"--box {box}"] if box is not None else []),
+             *([f"--mask {mask}"] if mask is not None else []), *([f"--frame {frame}"] if frame is not None else []),
+             *([f"--object {obj}"] if obj is not None else [])]
+    if not given:
+        return None
+    parsed = []
+    for text in point or ():
+        try:
+            parsed.append(parse_point(text))
+        except ValueError:
+            raise ConfigError(f"--point expects X,Y[,LABEL], got {text!r}") from None
     try:
-        values = tuple(float(p.strip()) for p in text.split(","))
+        corners = parse_box(box) if box is not None else None
     except ValueError:
-        values = ()
-    if len(values) != count or not all(v == v and abs(v) != float("inf") for v in values):
-        raise ConfigError(f"{option} expects {form}, got {text!r}")
-    return values
-
-
-def parse_point(text: str) -> tuple[float, float, int]:
-    """``X,Y`` or ``X,Y,LABEL`` (1 include, the default; 0 exclude) in video pixels.
-
-    >>> parse_point("640,360"), parse_point("10,20,0")
-    ((640.0, 360.0, 1), (10.0, 20.0, 0))
-    """
-    parts = text.split(",")
-    if len(parts) == 3:
-        x, y = parse_numbers(",".join(parts[:2]), 2, "--point", "X,Y[,LABEL]")
-        if parts[2].strip() not in ("0", "1"):
-            raise ConfigError(f"--point label must be 1 (include) or 0 (exclude), got {text!r}")
-        return x, y, int(parts[2])
-    x, y = parse_numbers(text, 2, "--point", "X,Y[,LABEL]")
-    return x, y, 1
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``X0,Y0,X1,Y1`` with X0 <= X1 and Y0 <= Y1.
-
-    >>> parse_box("1,2,30,40")
-    (1.0, 2.0, 30.0, 40.0)
-    """
-    x0, y0, x1, y1 = parse_numbers(text, 4, "--box", "X0,Y0,X1,Y1")
-    if x1 < x0 or y1 < y0:
-        raise ConfigError(f"--box expects X0,Y0,X1,Y1 with X0<=X1 and Y0<=Y1, got {text!r}")
-    return x0, y0, x1, y1
+        raise ConfigError(f"--box expects X0,Y0,X1,Y1, got {box!r}") from None
+    try:
+        prompt = Prompt(frame=frame if frame is not None else 0, obj_id=obj if obj is not None else 1,
+                        points=tuple((x, y) for x, y, _ in parsed),
+                        labels=tuple(label for _, _, label in parsed),  # type: ignore[misc]  # Prompt checks them
+                        box=corners, mask=mask)
+    except ConfigError as exc:
+        raise ConfigError(f"{' '.join(given)}: {exc}") from None
+    if mask is not None and not mask.is_file():
+        raise ConfigError(f"--mask file not found: {mask}")
+    return prompt
 
 
 def s(p: Path | None) -> str | None:
@@ -150,25 +147,9 @@ def model_data(model: str | None, model_dir: Path | None = None, provider: str |
     """The ``[model]`` part of a spec from the model and prompt options."""
     data: dict[str, Any] = {"name": model, "dir": s(model_dir), "provider": provider, "threads": threads,
                             "prompts_file": s(prompts)}
-    prompt: dict[str, Any] = {}
-    if point:
-        parsed = [parse_point(p) for p in point]
-        prompt.update(points=[(x, y) for x, y, _ in parsed], labels=[lab for _, _, lab in parsed])
-    if box is not None:
-        prompt["box"] = parse_box(box)
-    if mask is not None:
-        if not mask.is_file():
-            raise ConfigError(f"--mask file not found: {mask}")
-        prompt["mask"] = str(mask)
-    if prompt or frame is not None or obj is not None:
-        if not prompt:
-            raise ConfigError("--frame/--object go with a prompt: --point, --box or --mask")
-        if obj is not None and not 1 <= obj <= 255:
-            raise ConfigError(f"--object must be an object id in 1..255, got {obj}")
-        if frame is not None and frame < 0:
-            raise ConfigError(f"--frame must be a frame index >= 0, got {frame}")
-        prompt.update({"frame": frame if frame is not None else 0, "object": obj if obj is not None else 1})
-        data["prompts"] = [prompt]
+    prompt = prompt_from_options(point, box, mask, frame, obj)
+    if prompt is not None:
+        data["prompts"] = [prompt_to_dict(prompt)]
     return data
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.jobs.spec import JobSpec, MaskSpec, ModelSpec
 from rtseg.segment.base import Segmenter
@@ -53,12 +55,8 @@ def refine_options(m: MaskSpec) -> RefineOptions:
 
 
 def prompts_of(model: ModelSpec) -> list[Prompt]:
-    """The spec's prompts (inline, then those of ``prompts_file``) as the segmenters take them."""
-    from pathlib import Path
-
-    prompts = [Prompt(frame=p.frame, obj_id=p.object, points=[(float(x), float(y)) for x, y in p.points],
-                      labels=list(p.labels), box=None if p.box is None else tuple(float(v) for v in p.box),  # type: ignore[arg-type]
-                      mask=Path(p.mask) if p.mask else None) for p in model.prompts]
+    """The spec's prompts (inline, then those of ``prompts_file``), one :class:`Prompt` per object and frame."""
+    prompts = [p.to_prompt() for p in model.prompts]
     if model.prompts_file:
         prompts.extend(load_prompts_file(Path(model.prompts_file)))
     return prompts

@@ -31,9 +31,11 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from rtseg.errors import ConfigError
+from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
 
 
 def _number(value: Any) -> Any:
@@ -148,35 +150,37 @@ class SourceSpec(_Strict):
 
 
 class PromptSpec(_Strict):
-    """One SAM 2 prompt: points (with labels), a box or a mask PNG, for one object on one frame."""
+    """One SAM 2 prompt: points (with labels), a box or a mask PNG, for one object on one frame.
 
-    frame: Int = Field(0, ge=0)
-    object: Int = Field(1, ge=1, le=255)
+    The keys are :func:`~rtseg.segment.prompts.prompt_from_dict`'s, and the checks are
+    :class:`~rtseg.segment.prompts.Prompt`'s (object id 1..255, frame >= 0, finite numbers, labels 0/1,
+    an ordered box, not empty): its message is this key's error.
+    """
+
+    frame: Int = 0
+    object: Int = 1
+    """The object id, 1..255."""
     points: list[tuple[Num, Num]] = Field(default_factory=list)
     labels: list[Int] = Field(default_factory=list)
     """1 include, 0 exclude, one per point (default: all 1)."""
     box: tuple[Num, Num, Num, Num] | None = None
     mask: str | None = None
 
-    @field_validator("labels")
+    @model_validator(mode="before")
     @classmethod
-    def _labels(cls, v: list[int]) -> list[int]:
-        if any(x not in (0, 1) for x in v):
-            raise ValueError(f"labels must be 0 (exclude) or 1 (include), got {v}")
-        return v
+    def _a_prompt(cls, data: Any) -> Any:
+        # Before the fields, so a NaN or a wrong label gets Prompt's message, not a type's; unknown keys are
+        # left to extra="forbid", which names them.
+        if isinstance(data, dict) and set(data) <= set(PROMPT_KEYS):
+            try:
+                prompt_from_dict(data)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return data
 
-    @field_validator("box")
-    @classmethod
-    def _box(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
-        if v is not None and (v[2] < v[0] or v[3] < v[1]):
-            raise ValueError(f"box must be x0,y0,x1,y1 with x0<=x1 and y0<=y1, got {list(v)}")
-        return v
-
-    def model_post_init(self, context: Any) -> None:
-        if self.labels and len(self.labels) != len(self.points):
-            raise ValueError(f"{len(self.points)} points but {len(self.labels)} labels")
-        if not self.points and self.box is None and self.mask is None:
-            raise ValueError("a prompt needs points, a box or a mask")
+    def to_prompt(self) -> Prompt:
+        """The :class:`~rtseg.segment.prompts.Prompt` these keys describe."""
+        return prompt_from_dict(self.model_dump())
 
 
 class ModelSpec(_Strict):

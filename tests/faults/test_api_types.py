@@ -25,12 +25,12 @@ CASES: dict[str, tuple[Callable[[], Any], type[Exception], str]] = {
                          "points must be a dict of object id to a list of (x, y) points"),
     "track points={1: 'ab'}": (lambda: rtseg.track("sample", "m", points={1: "ab"}), TypeError,  # type: ignore
                                "points[1] must be a list of (x, y) points"),
-    "track points={1: [(1, 2, 3)]}": (lambda: rtseg.track("sample", "m", points={1: [(1, 2, 3)]}),  # type: ignore
-                                      TypeError, "each point is a pair (x, y)"),
+    "track points={1: [(1, 2, 1, 0)]}": (lambda: rtseg.track("sample", "m", points={1: [(1, 2, 1, 0)]}),  # type: ignore
+                                         TypeError, "each point is a pair (x, y) or (x, y, label)"),
     "track points={'a': …}": (lambda: rtseg.track("sample", "m", points={"a": [(1, 2)]}),  # type: ignore
                               TypeError, "object ids are whole numbers"),
     "track NaN point": (lambda: rtseg.track("sample", "m", points={1: [(float("nan"), 2)]}), ConfigError,
-                        "expected a finite number"),
+                        "points[1]: a point's x must be a finite number, got nan"),
     "track boxes={1: (1, 2, 3)}": (lambda: rtseg.track("sample", "m", boxes={1: (1, 2, 3)}),  # type: ignore
                                    TypeError, "boxes[1] must be (x0, y0, x1, y1)"),
     "track model_dir=None": (lambda: rtseg.track("sample", None), TypeError,  # type: ignore[arg-type]
