@@ -45,6 +45,7 @@ class Variant(StrEnum):
     small = "small"
     base_plus = "base_plus"
     large = "large"
+    edgetam = "edgetam"
 
 
 class TrackEffect(StrEnum):
@@ -56,11 +57,15 @@ class TrackEffect(StrEnum):
 
 def export_sam2_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the graphs, constants and manifest.json.")],
-    variant: Annotated[Variant, typer.Option("--variant", help="SAM 2 size.")] = Variant.tiny,
+    variant: Annotated[Variant, typer.Option(
+        "--variant", help="SAM 2 size, or edgetam (EdgeTAM: needs the edgetam-dimos package in place of sam2)."
+    )] = Variant.tiny,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Official SAM 2 / SAM 2.1 checkpoint (.pt).")
+        Path | None, typer.Option("--checkpoint", help="Official SAM 2 / SAM 2.1 / EdgeTAM checkpoint (.pt).")
     ] = None,
-    image_size: Annotated[int, typer.Option("--image-size", help="Model input size: 1024 (official) or 512.")] = 1024,
+    image_size: Annotated[int, typer.Option(
+        "--image-size", help="Model input size: 1024 (official) or 512 (SAM 2 only)."
+    )] = 1024,
     random_weights: Annotated[
         int | None,
         typer.Option("--random-weights", metavar="SEED", help="Seeded random weights instead of a checkpoint."),
@@ -68,22 +73,28 @@ def export_sam2_command(
     fp16: Annotated[bool, typer.Option("--fp16", help="Store the graphs in float16 (for the CUDA provider).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Export SAM 2 to the ONNX graphs `rtseg track` runs (needs the `export` extra: torch + sam2)."""
+    """Export SAM 2 or EdgeTAM to the ONNX graphs `rtseg track` runs (needs the `export` extra: torch + sam2;
+    EdgeTAM needs its own environment with the edgetam-dimos package: .ci/install-edgetam.sh)."""
     try:
         if (checkpoint is None) == (random_weights is None):
             raise ConfigError("give exactly one of --checkpoint FILE.pt or --random-weights SEED")
         if image_size not in (512, 1024):
             raise ConfigError(f"--image-size must be 1024 or 512, got {image_size}")
+        if variant is Variant.edgetam and image_size != 1024:
+            raise ConfigError(f"--variant edgetam exports at --image-size 1024 only (its training size), "
+                              f"got {image_size}")
         try:
             import sam2  # noqa: F401
             import torch  # noqa: F401
 
+            from rtseg.tools.sam2.edgetam import check_code
             from rtseg.tools.sam2.export import export_sam2
         except ImportError as exc:
             raise ConfigError(
                 f"export-sam2 needs the export extra ({exc.name} is missing): pip install 'rtseg[export]' "
                 "(see .ci/install-export.sh for the pinned torch and sam2)"
             ) from exc
+        check_code(variant.value)  # EdgeTAM's `sam2` and Meta's are told apart before --out is touched
         from rtseg.sinks.atomic import AtomicDir
 
         # Written beside --out and renamed into place: a failed or killed export leaves no half folder,

@@ -30,7 +30,12 @@ GRAPH_FILES = {
     "memory_attention": "memory_attention.onnx",
 }
 VARIANTS = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l"}
-"""rtseg variant name -> the letter in SAM 2's config and checkpoint names."""
+"""rtseg's SAM 2 variant name -> the letter in SAM 2's config and checkpoint names."""
+ARCHITECTURES = {"sam2": tuple(VARIANTS), "edgetam": ("edgetam",)}
+"""Manifest ``architecture`` -> its ``variant`` values. The graphs of every architecture keep one
+contract (see :mod:`rtseg.tools.sam2.edgetam`): only the export differs, the tracker does not. A
+manifest without the key (written before EdgeTAM) is ``"sam2"``."""
+DEFAULT_ARCHITECTURE = "sam2"
 
 
 class RandomWeightsWarning(UserWarning):
@@ -110,8 +115,12 @@ class Sam2Model:
         """The manifest's numbers must agree with the constants the export wrote (a hand-edited or
         mixed-up manifest fails here with one line, not deep inside ONNX Runtime)."""
         m, c, mpath = self.manifest, self.constants, self.root / MANIFEST_FILE
-        if m.get("variant") not in VARIANTS:
-            raise ModelError(f"{mpath}: variant {m.get('variant')!r} is not one of {', '.join(VARIANTS)}")
+        arch = m.get("architecture", DEFAULT_ARCHITECTURE)
+        if arch not in ARCHITECTURES:
+            raise ModelError(f"{mpath}: architecture {arch!r} is not one of {', '.join(ARCHITECTURES)}")
+        variants = ARCHITECTURES[arch]
+        if m.get("variant") not in variants:
+            raise ModelError(f"{mpath}: variant {m.get('variant')!r} is not one of {', '.join(variants)} ({arch})")
         s = m.get("settings", {})
         try:
             size, stride = int(m["image_size"]), int(s["backbone_stride"])
@@ -147,6 +156,11 @@ class Sam2Model:
     @property
     def image_size(self) -> int:
         return int(self.manifest["image_size"])
+
+    @property
+    def architecture(self) -> str:
+        """``"sam2"`` or ``"edgetam"`` (manifest key ``architecture``; missing means SAM 2)."""
+        return str(self.manifest.get("architecture", DEFAULT_ARCHITECTURE))
 
     @property
     def random_weights(self) -> bool:

@@ -18,7 +18,9 @@ encodings, multimask choice, occlusion gating) stays in numpy in :mod:`rtseg.seg
     tokens); RoPE is rewritten with real cos/sin (:mod:`rtseg.tools.sam2.rope`).
 
 ``constants.npz`` holds the learned tensors the bookkeeping needs and ``manifest.json`` describes it
-all (see :mod:`rtseg.segment.sam2.manifest`). torch, onnx and the ``sam2`` package are imported only
+all (see :mod:`rtseg.segment.sam2.manifest`). ``variant="edgetam"`` exports EdgeTAM to the same four
+graphs and constants (:mod:`rtseg.tools.sam2.edgetam`; needs EdgeTAM's code in place of Meta's).
+torch, onnx and the ``sam2`` package are imported only
 inside the functions here, so ``import rtseg`` never needs them.
 
 >>> from rtseg.tools.sam2.export import export_sam2        # doctest: +SKIP
@@ -28,6 +30,7 @@ PosixPath('models/sam2-tiny')
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,7 +69,7 @@ def sha256_file(path: Path) -> str:
 def config_for(variant: str, generation: str) -> str:
     """Hydra config name inside the ``sam2`` package for a variant and generation ("2" or "2.1")."""
     if variant not in VARIANTS:
-        raise ConfigError(f"unknown SAM 2 variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown SAM 2 variant {variant!r}; expected one of {', '.join(VARIANTS)} or edgetam")
     letter = VARIANTS[variant]
     if generation == "2.1":
         return f"configs/sam2.1/sam2.1_hiera_{letter}.yaml"
@@ -98,17 +101,29 @@ def build_model(
     random_seed: int | None,
 ) -> tuple[torch.nn.Module, str, dict[str, Any]]:
     """Build ``SAM2VideoPredictor`` (CPU, eval) with SAM 2's own defaults; return it, its config
-    name and its state dict. With ``random_seed`` the weights are the modules' seeded default init."""
+    name and its state dict. With ``random_seed`` the weights are the modules' seeded default init.
+    ``variant="edgetam"`` builds EdgeTAM's predictor from its ``edgetam.yaml`` instead."""
     import torch
-    from sam2.build_sam import build_sam2_video_predictor
+
+    from rtseg.tools.sam2.edgetam import build_edgetam, check_code
 
     if (checkpoint is None) == (random_seed is None):
         raise ConfigError("give exactly one of a checkpoint or a random seed")
+    if variant != "edgetam":
+        config_for(variant, "2.1")  # an unknown variant fails here, before anything is imported
     if image_size % 64 != 0 or image_size <= 0:
         raise ConfigError(f"image size must be a positive multiple of 64, got {image_size}")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise ModelError(f"checkpoint not found: {checkpoint}")
+    check_code(variant)
+    if variant == "edgetam":
+        model, config = build_edgetam(image_size, checkpoint, random_seed)
+        model.eval()
+        return model, config, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    from sam2.build_sam import build_sam2_video_predictor
+
     if checkpoint is not None:
-        if not checkpoint.is_file():
-            raise ModelError(f"checkpoint not found: {checkpoint}")
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -141,6 +156,8 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
     import torch
     import torch.nn.functional as F
 
+    from rtseg.tools.sam2 import edgetam
+    from rtseg.tools.sam2.edgetam import keep_input
     from rtseg.tools.sam2.fused import can_fold_high_res, image_encoder_forward
 
     folded = image_encoder_forward(model) if fused and can_fold_high_res(model) else None
@@ -214,6 +231,8 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
             if m.no_obj_embed_spatial is not None:
                 absent = 1 - (object_score_logits > 0).float()
                 feats = feats + absent[..., None, None] * m.no_obj_embed_spatial[..., None, None]
+            else:  # SAM 2.0
+                feats = feats + keep_input(object_score_logits)
             return feats
 
     class MemoryAttention(torch.nn.Module):
@@ -240,6 +259,13 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
             side = self.model.image_size // self.model.backbone_stride
             return out.permute(1, 2, 0).reshape(b, c, side, side)
 
+    if edgetam.is_edgetam(model):  # the perceiver inside the memory encoder; RoPEAttentionv2's frame count
+        return {
+            "image_encoder": ImageEncoder().eval(),
+            "mask_decoder": MaskDecoder().eval(),
+            "memory_encoder": edgetam.memory_encoder_module(model),
+            "memory_attention": edgetam.memory_attention_module(model),
+        }
     return {
         "image_encoder": ImageEncoder().eval(),
         "mask_decoder": MaskDecoder().eval(),
@@ -252,9 +278,12 @@ def _example_inputs(model: Any) -> dict[str, dict[str, tuple[Any, dict[int, str]
     """Example tensors and dynamic axes per graph input (dict order = graph input order)."""
     import torch
 
+    from rtseg.tools.sam2.edgetam import memory_tokens
+
     s = model.image_size
     e = s // model.backbone_stride
     c, mem = model.hidden_dim, model.mem_dim
+    t = memory_tokens(model)  # per memory frame: e * e, or the perceiver's latents
     gen = torch.Generator().manual_seed(0)
 
     def rnd(*shape: int) -> torch.Tensor:
@@ -280,8 +309,8 @@ def _example_inputs(model: Any) -> dict[str, dict[str, tuple[Any, dict[int, str]
         "memory_attention": {
             "current_features": (rnd(e * e, 1, c), {}),
             "current_pos": (rnd(e * e, 1, c), {}),
-            "memory": (rnd(2 * e * e + 8, 1, mem), {0: "memory_tokens"}),
-            "memory_pos": (rnd(2 * e * e + 8, 1, mem), {0: "memory_tokens"}),
+            "memory": (rnd(2 * t + 8, 1, mem), {0: "memory_tokens"}),
+            "memory_pos": (rnd(2 * t + 8, 1, mem), {0: "memory_tokens"}),
             "num_obj_ptr_tokens": (torch.tensor(8, dtype=torch.int64), {}),
         },
     }
@@ -308,6 +337,8 @@ def _constants(model: Any) -> dict[str, np.ndarray]:
     """Learned and fixed tensors the numpy side of the tracker needs."""
     import torch
 
+    from rtseg.tools.sam2.edgetam import is_edgetam, perceiver_pos_enc
+
     s = model.image_size
     e = s // model.backbone_stride
 
@@ -319,9 +350,11 @@ def _constants(model: Any) -> dict[str, np.ndarray]:
         vision_pos = model.image_encoder.neck.position_encoding(dummy)
         mem_dummy = torch.zeros(1, model.mem_dim, e, e)
         maskmem_pos = model.memory_encoder.position_encoding(mem_dummy)
+        if is_edgetam(model):  # the perceiver's output tokens: (1, mem, T)
+            maskmem_pos = perceiver_pos_enc(model)
         out: dict[str, np.ndarray] = {
             "vision_pos_enc": arr(vision_pos),  # (1, C, e, e)
-            "maskmem_pos_enc": arr(maskmem_pos),  # (1, mem, e, e)
+            "maskmem_pos_enc": arr(maskmem_pos),  # (1, mem, e, e); EdgeTAM (1, mem, T)
             "maskmem_tpos_enc": arr(model.maskmem_tpos_enc),  # (num_maskmem, 1, 1, mem)
             "no_mem_embed": arr(model.no_mem_embed),  # (1, 1, C)
             "no_mem_pos_enc": arr(model.no_mem_pos_enc),
@@ -459,8 +492,9 @@ def export_sam2(
     Raises :class:`~rtseg.errors.ConfigError` for a bad variant/size/seed combination and
     :class:`~rtseg.errors.ModelError` for an unreadable or mismatched checkpoint.
     """
-    import sam2
     import torch
+
+    from rtseg.tools.sam2 import edgetam
 
     out = Path(out_dir)
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -476,7 +510,8 @@ def export_sam2(
     from rtseg.tools.sam2.fused import fused_attention
     from rtseg.tools.sam2.rope import real_rope
 
-    with torch.no_grad(), (fused_attention() if fused else real_rope()):
+    edgetam_patches = edgetam.export_patches() if variant == "edgetam" else contextlib.nullcontext()
+    with torch.no_grad(), (fused_attention() if fused else real_rope()), edgetam_patches:
         for name, module in wrappers.items():
             path = out / GRAPH_FILES[name]
             _export_graph(module, name, examples[name], path)
@@ -499,13 +534,18 @@ def export_sam2(
         assert ckpt is not None
         checkpoint_info = {"file": ckpt.name, "sha256": sha256_file(ckpt)}
 
+    import sam2
+
+    is_edgetam = variant == "edgetam"
     manifest = {
         "format": MANIFEST_FORMAT,
+        "architecture": "edgetam" if is_edgetam else "sam2",
         "variant": variant,
-        "generation": "2.1" if "sam2.1" in config else "2",
+        "generation": None if is_edgetam else "2.1" if "sam2.1" in config else "2",
         "config": config,
         "image_size": int(image_size),
         "sam2_package_version": getattr(sam2, "__version__", None) or _dist_version("sam2"),
+        **({"edgetam_package_version": edgetam.code_version()} if is_edgetam else {}),
         "torch_version": torch.__version__,
         "onnx_opset": OPSET,
         "fused_attention": fused,

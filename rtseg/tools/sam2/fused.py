@@ -10,6 +10,8 @@ threads, in ``benchmarks/sam2_speed.py``'s notes):
 * memory attention, all layers: RoPE with real cos/sin tables (:mod:`rtseg.tools.sam2.rope`) on
   ``(batch, tokens, channels)`` tensors, and one-head attention as matmul/softmax/matmul without
   the head-splitting transposes;
+* EdgeTAM's memory cross-attention (``RoPEAttentionv2``): the same three rewrites (late value
+  projection, real RoPE on ``(batch, tokens, channels)``, matmul/softmax/matmul in query blocks);
 * Hiera: three q/k/v projections instead of one packed projection and a split (bit-identical
   output), and in the global-attention blocks ONNX Runtime's fused
   ``com.microsoft.MultiHeadAttention`` kernel, which takes ``(batch, tokens, heads * head_dim)``
@@ -36,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rtseg.tools.sam2.rope import axial_rope_tables, real_rope
+from rtseg.tools.sam2.rope import axial_rope_tables, real_rope, rope_v2_class, rotate_memory_keys, v2_rope_tables
 
 MS_DOMAIN = "com.microsoft"
 """ONNX Runtime's contrib-op domain (the fused MultiHeadAttention)."""
@@ -143,6 +145,45 @@ def fused_rope_forward(
     if late_v:
         out = self.v_proj(out)
     return self.out_proj(out)
+
+
+def fused_rope_v2_forward(
+    self: Any,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int | torch.Tensor = 0,
+    rope_k_repeat: int | torch.Tensor = -1,
+) -> torch.Tensor:
+    """EdgeTAM's ``RoPEAttentionv2.forward`` rewritten like :func:`fused_rope_forward`: real RoPE
+    (:func:`~rtseg.tools.sam2.rope.rotate_memory_keys`), one-head attention as plain matmuls and,
+    for narrower values, the value projection after attending."""
+    heads = self.num_heads
+    q = self.q_proj(q)
+    k = self.k_proj(k)
+    late_v = heads == 1 and v.shape[-1] < self.v_proj.out_features
+    if not late_v:
+        v = self.v_proj(v)
+    cos_q, sin_q, cos_k, sin_k = v2_rope_tables(self)
+    q = _rotate_bld(q, heads, cos_q, sin_q)
+
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        return _rotate_heads(x, heads, cos, sin)
+
+    k = rotate_memory_keys(k, cos_k, sin_k, num_k_exclude_rope, rope_k_repeat, rotate)
+    out = single_head_attention(q, k, v) if heads == 1 else fused_mha(q, k, v, heads)
+    if late_v:
+        out = self.v_proj(out)
+    return self.out_proj(out)
+
+
+def _rotate_heads(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`_rotate_bld` for ``(..., L, N*D)`` with any leading dimensions."""
+    c = x.shape[-1]
+    pairs = x.reshape(*x.shape[:-1], num_heads, c // num_heads // 2, 2)
+    a, bb = pairs[..., 0], pairs[..., 1]
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(x.shape)
 
 
 def fused_hiera_attention_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
@@ -301,7 +342,7 @@ def image_encoder_forward(model: Any) -> Any:
 
 @contextmanager
 def fused_attention() -> Iterator[None]:
-    """Patch SAM 2's attention modules and Hiera's blocks to the forms above during an export."""
+    """Patch SAM 2's (and EdgeTAM's) attention modules and Hiera's blocks to the forms above during an export."""
     from sam2.modeling.backbones.hieradet import MultiScaleAttention, MultiScaleBlock
     from sam2.modeling.sam.transformer import RoPEAttention
 
@@ -312,6 +353,9 @@ def fused_attention() -> Iterator[None]:
         MultiScaleBlock.forward = fused_hiera_block_forward  # type: ignore[method-assign]
         RoPEAttention.forward = fused_rope_forward  # type: ignore[method-assign]
         MultiScaleAttention.forward = fused_hiera_attention_forward  # type: ignore[method-assign]
+        v2 = rope_v2_class()  # EdgeTAM's; restored by real_rope() on exit
+        if v2 is not None:
+            v2.forward = fused_rope_v2_forward
         try:
             yield
         finally:

@@ -6,6 +6,10 @@ SAM 2's ``RoPEAttention`` rotates query/key pairs by multiplying them as complex
 tables, so the rewritten attention gives the same numbers (max diff 0.0 in PyTorch; about 2e-6 after
 export). The tables are taken from SAM 2's own ``compute_axial_cis`` so no frequency is re-derived.
 
+EdgeTAM's ``RoPEAttentionv2`` (memory cross-attention) is rewritten the same way
+(:func:`real_rope_v2_forward`): queries and keys have tables of their own grids, and per memory frame
+only the last ``len(table)`` tokens (the perceiver's 2-D latents) are rotated.
+
 Only :mod:`rtseg.tools.sam2.export` imports this module; it needs torch.
 """
 
@@ -77,14 +81,81 @@ def real_rope_forward(
     return self.out_proj(self._recombine_heads(out))
 
 
+def v2_rope_tables(attn: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(cos_q, sin_q, cos_k, sin_k)`` of a ``RoPEAttentionv2``: its own ``freqs_cis_q``/``freqs_cis_k``."""
+    q, k = attn.freqs_cis_q, attn.freqs_cis_k
+    return (q.real.contiguous().float(), q.imag.contiguous().float(),
+            k.real.contiguous().float(), k.imag.contiguous().float())
+
+
+def rotate_memory_keys(
+    k: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    num_k_exclude_rope: int | torch.Tensor,
+    rope_k_repeat: int | torch.Tensor,
+    rotate: Any,
+) -> torch.Tensor:
+    """EdgeTAM's ``apply_rotary_enc_v2`` on the memory keys ``(..., N, C)`` without complex numbers.
+
+    The first ``N - num_k_exclude_rope`` tokens are ``rope_k_repeat`` memory frames of equal length;
+    in each, the last ``len(cos)`` tokens are rotated by the table and the ones before them (the
+    perceiver's 1-D latents) are not; the excluded tokens at the end (object pointers) are not
+    either. ``rotate(x, cos, sin)`` rotates ``(..., len(cos), C)``. Both counts may be 0-d tensors, so
+    the number of memory frames stays dynamic in an exported graph.
+    """
+    n_k = k.shape[-2]
+    num_rope = n_k - num_k_exclude_rope
+    k_rope, k_rest = k[..., :num_rope, :], k[..., num_rope:, :]
+    lead, c = k.shape[:-2], k.shape[-1]
+    n_table = cos.shape[0]
+    frames = k_rope.reshape(*lead, rope_k_repeat, -1, c)  # type: ignore[arg-type]  # a 0-d tensor when traced
+    plain, rot = frames[..., :-n_table, :], frames[..., -n_table:, :]
+    frames = torch.cat([plain, rotate(rot, cos, sin)], dim=-2)
+    return torch.cat([frames.reshape(*lead, -1, c), k_rest], dim=-2)
+
+
+def real_rope_v2_forward(
+    self: Any,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int | torch.Tensor = 0,
+    rope_k_repeat: int | torch.Tensor = -1,
+) -> torch.Tensor:
+    """Drop-in replacement for EdgeTAM's ``RoPEAttentionv2.forward`` without complex numbers."""
+    q = self._separate_heads(self.q_proj(q), self.num_heads)
+    k = self._separate_heads(self.k_proj(k), self.num_heads)
+    v = self._separate_heads(self.v_proj(v), self.num_heads)
+    cos_q, sin_q, cos_k, sin_k = v2_rope_tables(self)
+    q = _rotate(q, cos_q, sin_q)
+    k = rotate_memory_keys(k, cos_k, sin_k, num_k_exclude_rope, rope_k_repeat, _rotate)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0)
+    return self.out_proj(self._recombine_heads(out))
+
+
+def rope_v2_class() -> Any:
+    """EdgeTAM's ``RoPEAttentionv2`` when the installed ``sam2`` is EdgeTAM's code, else None."""
+    from sam2.modeling.sam import transformer
+
+    return getattr(transformer, "RoPEAttentionv2", None)
+
+
 @contextmanager
 def real_rope() -> Iterator[None]:
-    """Temporarily make every ``RoPEAttention`` use :func:`real_rope_forward` (restored on exit)."""
+    """Temporarily make every ``RoPEAttention`` use :func:`real_rope_forward`, and EdgeTAM's
+    ``RoPEAttentionv2`` (when present) :func:`real_rope_v2_forward` (restored on exit)."""
     from sam2.modeling.sam.transformer import RoPEAttention
 
+    v2 = rope_v2_class()
     original = RoPEAttention.forward
+    original_v2 = v2.forward if v2 is not None else None
     RoPEAttention.forward = real_rope_forward  # type: ignore[method-assign]
+    if v2 is not None:
+        v2.forward = real_rope_v2_forward
     try:
         yield
     finally:
         RoPEAttention.forward = original  # type: ignore[method-assign]
+        if v2 is not None:
+            v2.forward = original_v2
