@@ -60,6 +60,12 @@ def test_the_validator_says_what_is_wrong_with_each_bad_prompt() -> None:
     }
 
 
+@pytest.mark.parametrize("point", [{"x": 1, "y": 2}, {1, 2}, "12", [1, 2, 3]])
+def test_a_point_that_is_not_x_y_is_refused_not_a_key_error(point: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^prompt for object 1 on frame 0: a point must be \[x, y\], got "):
+        prompt_from_dict({"points": [point]})
+
+
 def test_a_prompt_is_normalised_and_its_keys_read_back_equal() -> None:
     given: dict[str, Any] = {"points": [[10, 20], (30.5, 40)], "labels": [1, 0], "box": [1, 2, 30, 40]}
     p = Prompt(frame=3, obj_id=2, **given)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -31,6 +31,9 @@ from rtseg.errors import ConfigError
 
 MAX_OBJECT_ID = 255
 """Object ids are 1..255: an id map (one byte per pixel, 0 background) holds every object."""
+INCLUDE = 1
+EXCLUDE = 0
+"""Point labels: SAM 2's 1 (the object is here) and 0 (it is not)."""
 
 
 def _number(value: Any, what: str) -> float:
@@ -40,6 +43,11 @@ def _number(value: Any, what: str) -> float:
     if not math.isfinite(v):
         raise ConfigError(f"{what} must be a finite number, got {value!r}")
     return v
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple or array of values (not text, not a dict, whose [0] is a key)."""
+    return isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes)
 
 
 def _index(value: Any, what: str) -> int:
@@ -93,7 +101,7 @@ class Prompt:
             raise ConfigError(f"{where}: points and labels must be lists") from None
         points: list[tuple[float, float]] = []
         for p in raw_points:
-            if isinstance(p, str) or not hasattr(p, "__len__") or len(p) != 2:
+            if not _is_sequence(p) or len(p) != 2:
                 raise ConfigError(f"{where}: a point must be [x, y], got {p!r}")
             points.append((_number(p[0], "a point's x"), _number(p[1], "a point's y")))
         labels = [_index(v, "a point label") for v in raw_labels] if raw_labels else [1] * len(points)
@@ -103,7 +111,7 @@ class Prompt:
             raise ConfigError(f"{where}: point labels must be 0 (exclude) or 1 (include), got {labels}")
         box = None
         if self.box is not None:
-            if isinstance(self.box, str) or not hasattr(self.box, "__len__") or len(self.box) != 4:
+            if not _is_sequence(self.box) or len(self.box) != 4:
                 raise ConfigError(f"{where}: a box must be [x0, y0, x1, y1], got {self.box!r}")
             x0, y0, x1, y1 = (_number(v, "a box coordinate") for v in self.box)
             if x1 < x0 or y1 < y0:
@@ -267,9 +275,6 @@ def load_prompts_file(path: Path) -> list[Prompt]:
 
 
 # --- live clicks ------------------------------------------------------------------------------------
-
-INCLUDE = 1
-EXCLUDE = 0
 
 
 @dataclass(frozen=True)
