@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
 
-    from rtseg.segment.sam2.tracker import load_frame
+    from rtseg.segment.sam2.ops import load_frame
 
     frames = [load_frame(DATA / f"{i:05d}.jpg") for i in range(args.frames)]
     doc: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),

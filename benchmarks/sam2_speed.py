@@ -153,7 +153,7 @@ def main() -> None:
     if args.frames > len(list(DATA.glob("*.jpg"))):
         ap.error(f"--frames: {DATA} has only {len(list(DATA.glob('*.jpg')))} frames")
 
-    from rtseg.segment.sam2.tracker import load_frame
+    from rtseg.segment.sam2.ops import load_frame
 
     with tempfile.TemporaryDirectory() as tmp:
         video_dir = Path(tmp) / "frames"

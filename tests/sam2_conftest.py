@@ -50,7 +50,7 @@ def bedroom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bedroom_frames(bedroom_dir: Path) -> list[np.ndarray]:
-    from rtseg.segment.sam2.tracker import load_frame
+    from rtseg.segment.sam2.ops import load_frame
 
     return [load_frame(bedroom_dir / f"{i:05d}.jpg") for i in range(SAM2_FRAMES)]
 

@@ -59,7 +59,7 @@ def test_the_job_prompt_tracks_from_the_first_frame_as_the_tracker_does(
         assert r.alpha.shape == bedroom_frames[0].shape[:2] and r.alpha.dtype == np.float32
         assert r.objects is not None and r.objects.obj_ids == [CLICK_OBJECT_ID]
         np.testing.assert_allclose(r.alpha, w, atol=1e-5)
-    assert seg.tracked_frames == 2
+    assert seg.tracking.tracked_frames == 2
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_clicks_start_tracking_on_the_clicked_frame_and_clear_forgets_the_object
         clicked = Frame(bedroom_frames[2], index=2)
         controls.mouse(cv2.EVENT_LBUTTONDOWN, int(POINT[0]), int(POINT[1]), 2, clicked)
         r = seg.segment(Frame(bedroom_frames[4], index=4))  # the worker's next frame is newer
-        assert r is not None and r.index == 2 and seg.clicked_frames == 1  # tracked on the clicked frame
+        assert r is not None and r.index == 2 and seg.tracking.clicked_frames == 1  # tracked on the clicked frame
         r5 = seg.segment(Frame(bedroom_frames[5], index=5))
         assert r5 is not None and r5.index == 5
         want = reference(sam2_model_dir, bedroom_frames, [(2, [POINT], [1]), (5, [], [])])
@@ -82,7 +82,7 @@ def test_clicks_start_tracking_on_the_clicked_frame_and_clear_forgets_the_object
 
         controls.clear()
         gone = seg.segment(Frame(bedroom_frames[6], index=6))
-        assert gone is not None and float(gone.alpha.max()) == 0.0 and seg.resets == 1
+        assert gone is not None and float(gone.alpha.max()) == 0.0 and seg.tracking.resets == 1
         assert seg.segment(Frame(bedroom_frames[7], index=7)) is None
     finally:
         seg.close()
@@ -98,7 +98,7 @@ def test_a_click_outside_the_frame_is_clamped_not_fatal(
         controls.mouse(cv2.EVENT_RBUTTONDOWN, w + 50, -10, 0, None)
         controls.mouse(cv2.EVENT_LBUTTONDOWN, 10, 10, 0, None)
         r = seg.segment(Frame(bedroom_frames[0], index=0))
-        assert r is not None and r.index == 0 and seg.clicked_frames == 0
+        assert r is not None and r.index == 0 and seg.tracking.clicked_frames == 0
     finally:
         seg.close()
 
@@ -123,7 +123,7 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
     # The replay on a clock in lockstep with the graph, and SAM 2 taking 15 camera frames per answer
     # (however long it really takes here): the same frames are segmented and carried on any machine.
     model = pipeline.segment.segmenter
-    assert isinstance(model, Sam2Segmenter) and model.live and model.threads == 1
+    assert isinstance(model, Sam2Segmenter) and model.live and model.model.intra_op_threads == 1
     started: list[int] = []
     segment = model.segment
 

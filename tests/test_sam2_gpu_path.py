@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rtseg.segment.sam2.interactive import InteractiveSession
-from rtseg.segment.sam2.tracker import Sam2Tracker, tensor_nbytes
+from rtseg.segment.sam2.ops import tensor_nbytes
+from rtseg.segment.sam2.tracker import Sam2Tracker
 
 pytest.importorskip("sam2")
 

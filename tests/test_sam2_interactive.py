@@ -181,7 +181,7 @@ def test_objects_are_removed_and_prompts_checked(tracker, bedroom_frames) -> Non
 
 
 def test_the_feature_cache_is_least_recently_used() -> None:
-    from rtseg.segment.sam2.tracker import _Features
+    from rtseg.segment.sam2.model import Features as _Features
 
     def feats() -> _Features:
         return _Features(np.zeros(256, np.float32), np.zeros(256, np.float32), np.zeros(256, np.float32))

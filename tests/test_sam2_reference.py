@@ -19,7 +19,8 @@ from tests.sam2_conftest import SAM2_FRAMES
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
-from rtseg.segment.sam2.tracker import Sam2Tracker, iou  # noqa: E402
+from rtseg.segment.sam2.ops import iou  # noqa: E402
+from rtseg.segment.sam2.tracker import Sam2Tracker  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test here needs the session's SAM 2 export
 

@@ -40,11 +40,11 @@ def test_file_and_live_sam2_give_identical_alpha(sam2_model_dir: Path, frames: l
 def test_reset_forgets_prompts_and_memory_but_keeps_the_sessions(sam2_model_dir: Path, frames: list[Frame]) -> None:
     prompt = Prompt(points=[(210.0, 350.0)])
     with Sam2Segmenter(sam2_model_dir, [prompt]) as seg:
-        sessions = dict(seg.tracker._sessions)
+        sessions = dict(seg.model._sessions)
         first = alphas(seg, frames)
         seg.reset()
-        assert seg.tracker._sessions == sessions and all(
-            seg.tracker._sessions[k] is v for k, v in sessions.items())
+        assert seg.model._sessions == sessions and all(
+            seg.model._sessions[k] is v for k, v in sessions.items())
         again = alphas(seg, frames)  # the job's prompts apply again after a reset
     assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
 
@@ -61,5 +61,5 @@ def test_objects_ride_along_and_alpha_is_their_union(sam2_model_dir: Path, frame
 
 def test_a_live_prompt_outside_the_frame_is_a_config_error(sam2_model_dir: Path, frames: list[Frame]) -> None:
     with Sam2Segmenter(sam2_model_dir, [Prompt(points=[(1e9, 5.0)])], live=True) as seg, \
-            pytest.raises(ConfigError, match=r"outside the 960x540 frame"):
+            pytest.raises(ConfigError, match=r"outside the frame \(960x540"):
         seg.segment(frames[0])

@@ -16,14 +16,14 @@ from PIL import Image
 
 from rtseg.errors import ChecksumError, ConfigError, ModelError
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model
-from rtseg.segment.sam2.tracker import (
+from rtseg.segment.sam2.ops import (
     NO_OBJ_SCORE,
-    Sam2Tracker,
     antialias_bilinear_matrix,
     bilinear_matrix,
     load_frame,
     round_bf16,
 )
+from rtseg.segment.sam2.tracker import Sam2Tracker
 from tests.sam2_conftest import SAM2_DATA
 
 
@@ -94,7 +94,7 @@ def test_not_a_model_dir(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bad_prompts_are_config_errors(sam2_model_dir: Path, bedroom_frames: list[np.ndarray]) -> None:
     with Sam2Tracker(sam2_model_dir, num_frames=8) as tracker:
-        with pytest.raises(ConfigError, match=r"object id must be an integer in 1\.\.255, got 0"):
+        with pytest.raises(ConfigError, match=r"object id must be in 1\.\.255, got 0"):
             tracker.add_points(0, 0, [[10, 10]], [1])
         with pytest.raises(ConfigError, match="frame 8 is outside the video"):
             tracker.add_points(8, 1, [[10, 10]], [1])
@@ -103,7 +103,7 @@ def test_bad_prompts_are_config_errors(sam2_model_dir: Path, bedroom_frames: lis
         with pytest.raises(ConfigError, match="box must be"):
             tracker.add_box(0, 1, [50, 50, 10, 10])
         tracker.add_points(0, 1, [[2000, 10]], [1])
-        with pytest.raises(ConfigError, match=r"outside the frame \(expected 0<=x<=960, 0<=y<=540\)"):
+        with pytest.raises(ConfigError, match=r"outside the frame \(960x540: expected 0<=x<=960, 0<=y<=540\)"):
             tracker.track(bedroom_frames[0], 0)
 
 
@@ -132,7 +132,7 @@ def test_memory_is_bounded_and_late_objects_start_at_their_prompt(sam2_model_dir
                 assert r.obj_ids == [1] or np.all(r.low_res_logits[1] == NO_OBJ_SCORE)
             else:
                 assert r.obj_ids == [1, 2] and np.all(r.low_res_logits[1] > NO_OBJ_SCORE)
-            obj = tracker._objects[1]
+            obj = tracker.state._objects[1]
             assert len(obj.non_cond) <= 16
             assert sum(m.maskmem is not None for m in obj.non_cond.values()) <= 7
         assert r.video_logits.shape == (2, 540, 960)
@@ -146,7 +146,7 @@ def test_memory_is_bounded_and_late_objects_start_at_their_prompt(sam2_model_dir
 def test_tracker_runs_without_torch(sam2_model_dir: Path) -> None:
     code = (
         "import sys, numpy as np\n"
-        "from rtseg.segment.sam2.tracker import Sam2Tracker, load_frame\n"
+        "from rtseg.segment.sam2.ops import load_frame\nfrom rtseg.segment.sam2.tracker import Sam2Tracker\n"
         f"t = Sam2Tracker({str(sam2_model_dir)!r}).open()\n"
         "t.add_points(0, 1, [[210, 350]], [1])\n"
         f"r = t.track(load_frame({str(SAM2_DATA / '00000.jpg')!r}), 0)\n"
@@ -176,7 +176,7 @@ def test_preprocessing_is_bit_identical_to_sam2s_loader(tmp_path: Path) -> None:
     pytest.importorskip("sam2")
     from sam2.utils.misc import _load_img_as_tensor
 
-    from rtseg.segment.sam2.tracker import preprocess_image
+    from rtseg.segment.sam2.ops import preprocess_image
 
     mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float32)[:, None, None]
     std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float32)[:, None, None]
@@ -219,33 +219,33 @@ def test_reset_starts_a_new_video_on_the_same_sessions(
     sam2_model_dir: Path, bedroom_frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Sam2Tracker(sam2_model_dir, num_frames=8, intra_op_threads=2) as tracker:
-        sessions = dict(tracker._sessions)
-        model = tracker._model
+        sessions = dict(tracker.model._sessions)
+        model = tracker.model._manifest
         first = _prompt_and_track(tracker, bedroom_frames)
         tracker.add_points(3, 1, [[220, 340]], [1])  # queued, never tracked: dropped by reset
         assert tracker.memory_size() > 0
         # reset must neither re-check the graphs nor create sessions
         import rtseg.segment.sam2.manifest as manifest_mod
-        import rtseg.segment.sam2.tracker as tracker_mod
+        import rtseg.segment.sam2.model as model_mod
 
         def forbidden(*args: object, **kwargs: object) -> None:
             raise AssertionError("reset() reloaded the model")
 
         monkeypatch.setattr(manifest_mod, "_sha256", forbidden)
-        monkeypatch.setattr(tracker_mod, "create_session", forbidden)
+        monkeypatch.setattr(model_mod, "create_session", forbidden)
         tracker.reset()
         assert tracker.obj_ids == [] and tracker.memory_size() == 0 and tracker.timings == {}
-        assert tracker._pending == {} and tracker._last_frame is None and tracker._video_hw is None
-        assert tracker._model is model
-        assert tracker._sessions.keys() == sessions.keys()
-        assert all(tracker._sessions[k] is s for k, s in sessions.items())
+        assert tracker.state._pending == {} and tracker.state.last_frame is None and tracker.state.video_hw is None
+        assert tracker.model._manifest is model
+        assert tracker.model._sessions.keys() == sessions.keys()
+        assert all(tracker.model._sessions[k] is s for k, s in sessions.items())
         # another frame size is accepted: the old video's size is forgotten
         small = np.ascontiguousarray(bedroom_frames[0][:270, :480])
         r = tracker.track(small, 0)
         assert r.obj_ids == [] and r.video_logits.shape == (0, 270, 480)
         tracker.reset()
         second = _prompt_and_track(tracker, bedroom_frames)
-        assert all(tracker._sessions[k] is s for k, s in sessions.items())
+        assert all(tracker.model._sessions[k] is s for k, s in sessions.items())
     assert [a.shape[0] for a in first] == [1, 2, 2]  # object 2 is prompted on frame 1
     assert [a.shape for a in first] == [b.shape for b in second]
     for a, b in zip(first, second, strict=True):

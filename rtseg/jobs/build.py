@@ -54,7 +54,7 @@ from rtseg.jobs.segmenters import (
     uses_mask_path,
 )
 from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind, SchedulePolicy
-from rtseg.segment.base import EveryKth, NewestFrame, Segmenter
+from rtseg.segment.base import EveryKth, NewestFrame, Promptable, Segmenter
 from rtseg.segment.gate import ChangeGate, GateOptions
 from rtseg.segment.registry import create_segmenter
 from rtseg.segment.stage import SegmentStage
@@ -510,16 +510,12 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
         live["adaptive"] = p.adaptive.to_json()
     model = seg.segmenter
     inner = model.inner if isinstance(model, MaskedSegmenter) else model
-    if spec.model.tracks_objects:
-        from rtseg.segment.sam2.segmenter import Sam2Segmenter
-
-        sam = inner if isinstance(inner, Sam2Segmenter) else None
+    if isinstance(inner, Promptable):
+        t = inner.tracking
         live["sam2"] = {"model_dir": spec.model.dir, "threads": spec.model.threads if spec.model.threads is not None
                         else 1, "prompt_points": sum(len(x.points) for x in spec.model.prompts),
                         "clicks": len(p.prompts.state.clicks) if p.prompts is not None else 0,
-                        "tracked_frames": sam.tracked_frames if sam else None,
-                        "clicked_frames": sam.clicked_frames if sam else None,
-                        "resets": sam.resets if sam else None}
+                        "tracked_frames": t.tracked_frames, "clicked_frames": t.clicked_frames, "resets": t.resets}
     if isinstance(src, CameraSource):
         live["camera"] = {"device": src.options.device_label, **src.delivered, "reconnects": src.reconnects,
                           "outages": src.outages, "filler_frames": src.filler_frames}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.jobs.segmenters import model_options, prompts_of
 from rtseg.jobs.spec import JobSpec
-from rtseg.segment.base import Segmenter
+from rtseg.segment.base import Promptable, Segmenter
 from rtseg.segment.registry import ModelOptions, create_segmenter
 
 ModelKey = tuple[object, ...]
@@ -33,10 +33,7 @@ class KeptOpen:
         self.name = inner.name
 
     def open(self, info: StreamInfo | None = None) -> None:
-        if self.spec.model.tracks_objects:  # SAM 2: this video's prompts replace the previous video's
-            from rtseg.segment.sam2.segmenter import Sam2Segmenter
-
-            assert isinstance(self.inner, Sam2Segmenter)
+        if isinstance(self.inner, Promptable):  # this video's prompts replace the previous video's
             self.inner.prompts = prompts_of(self.spec.model)
         self.inner.open(info)
 

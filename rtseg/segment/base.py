@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from rtseg.frame import Frame, MaskResult, StreamInfo
+from rtseg.segment.prompts import Prompt
 
 
 @runtime_checkable
@@ -29,6 +30,41 @@ class Segmenter(Protocol):
     def reset(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class TrackingStats:
+    """What a promptable segmenter did on the current job (reported in a live run's stats)."""
+
+    tracked_frames: int = 0
+    clicked_frames: int = 0
+    """Live: results computed on the frame the user clicked (not a later one)."""
+    resets: int = 0
+
+
+@runtime_checkable
+class Promptable(Segmenter, Protocol):
+    """A :class:`Segmenter` that tracks objects given by :class:`~rtseg.segment.prompts.Prompt` s (SAM 2,
+    EdgeTAM): every caller that needs prompts asks for this protocol, never a concrete model.
+
+    ``prompts`` are the job's: they apply again at every ``open`` (each video of a batch worker) and
+    ``reset``. ``add_prompt`` queues one more for its frame (applied when that frame is segmented; a live
+    segmenter applies it to the newest frame it can). ``remove_object`` forgets an object: its queued
+    prompts and its memory. ``clear_frame`` takes back every prompt queued for a frame that has not been
+    segmented yet.
+    """
+
+    prompts: list[Prompt]
+    tracking: TrackingStats
+
+    @property
+    def obj_ids(self) -> list[int]: ...
+
+    def add_prompt(self, prompt: Prompt) -> None: ...
+
+    def remove_object(self, obj_id: int) -> None: ...
+
+    def clear_frame(self, frame: int) -> None: ...
 
 
 @dataclass(frozen=True)

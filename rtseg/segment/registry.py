@@ -14,12 +14,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtseg.errors import ConfigError
 from rtseg.segment.base import Segmenter
 from rtseg.segment.prompts import Prompt, PromptFeed
 from rtseg.segment.providers import GpuOptions
 from rtseg.segment.selfie import SelfieVariant
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rtseg.segment.sam2.interactive import InteractiveSession
+
+FrameReader = Callable[[int], "np.ndarray"]
+"""Frame index → RGB uint8 (H, W, 3), for interactive sessions (frames are read when needed)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,11 @@ class ModelEntry:
     summary: str
     create: Callable[[ModelOptions], Segmenter]
     tracks_objects: bool = False
-    """Results carry per-object masks and need prompts (SAM 2)."""
+    """Results carry per-object masks and need prompts: ``create`` returns a
+    :class:`~rtseg.segment.base.Promptable`."""
     needs_model_dir: bool = False
+    interactive: Callable[[ModelOptions, FrameReader, int], InteractiveSession] | None = None
+    """Any-frame clicks, corrections and re-propagation on a recorded video (the studio)."""
 
 
 def _selfie(variant: SelfieVariant) -> Callable[[ModelOptions], Segmenter]:
@@ -83,6 +95,21 @@ def _sam2(o: ModelOptions) -> Segmenter:
                          live=o.live, gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16))
 
 
+def _sam2_interactive(o: ModelOptions, read_frame: FrameReader, num_frames: int) -> InteractiveSession:
+    from rtseg.segment.sam2.interactive import InteractiveSession
+    from rtseg.segment.sam2.model import TrackerModel
+
+    if not o.model_dir:
+        raise ConfigError("the sam2 model needs a model directory (--model-dir DIR, written by `rtseg export-sam2`)")
+    model = TrackerModel(Path(o.model_dir), device=o.provider, intra_op_threads=o.threads,
+                         gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16)).open()
+    try:
+        return InteractiveSession(model, read_frame, num_frames)
+    except BaseException:
+        model.close()
+        raise
+
+
 def _rvm(o: ModelOptions) -> Segmenter:
     from rtseg.segment.rvm import RvmSegmenter, default_dir
 
@@ -95,7 +122,8 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("selfie-square", "MediaPipe selfie segmentation, 256x256 model", _selfie(SelfieVariant.SQUARE)),
     ModelEntry("selfie-landscape", "MediaPipe selfie segmentation, 256x144 model", _selfie(SelfieVariant.LANDSCAPE)),
     ModelEntry("sam2", "SAM 2 masklet propagation through ONNX Runtime, any object from points/boxes/masks "
-               "(needs --model-dir)", _sam2, tracks_objects=True, needs_model_dir=True),
+               "(needs --model-dir; SAM 2 or EdgeTAM, as the export says)", _sam2, tracks_objects=True,
+               needs_model_dir=True, interactive=_sam2_interactive),
     ModelEntry("rvm", "Robust Video Matting through ONNX Runtime, people, fine edges, ~0.6 s of CPU per 720p "
                "frame; opt-in, made by `rtseg import-rvm` (GPL-3.0 code, weights without a stated licence)", _rvm),
 )}
@@ -115,3 +143,14 @@ def model_entry(name: str) -> ModelEntry:
 def create_segmenter(name: str, options: ModelOptions | None = None) -> Segmenter:
     """A segmenter by registry name (not opened yet)."""
     return model_entry(name).create(options or ModelOptions())
+
+
+def create_interactive(name: str, options: ModelOptions, read_frame: FrameReader,
+                       num_frames: int) -> InteractiveSession:
+    """An interactive session on a recorded video for a model that tracks objects, its model opened
+    (``session.model.close()`` releases it)."""
+    entry = model_entry(name)
+    if entry.interactive is None:
+        raise ConfigError(f"the {name} model does not track prompted objects; interactive models: "
+                          f"{', '.join(e.name for e in MODELS.values() if e.interactive is not None)}")
+    return entry.interactive(options, read_frame, num_frames)

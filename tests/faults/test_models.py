@@ -63,7 +63,7 @@ def test_a_live_prompt_outside_the_frame_is_one_line(sam2_model_dir: Path, bedro
     ended = rtseg("webcam", "--source", str(clip), "--realtime", "--model", "sam2", "--model-dir",
                   str(sam2_model_dir), "--point", "1e9,5", "--sink", "null", "--duration", "5", "--no-status",
                   cwd=tmp_path)
-    assert_refused(ended, 2, "outside the 960x540 frame")
+    assert_refused(ended, 2, "outside the frame (960x540")
 
 
 def test_a_track_prompt_outside_the_frame_is_one_line(sam2_model_dir: Path, bedroom_dir: Path,

@@ -6,8 +6,8 @@ order and each prompt is applied on its own frame. Live (``live=True``) the segm
 adapter the newest camera frame whenever the previous result is done; the job's prompts are applied
 to the first frame it sees, and new clicks to the frame they were made on when that frame has not
 been tracked yet (tracking then starts from exactly what the user saw), else to the frame at hand.
-A clear (new generation of the feed) calls the tracker's ``reset()``: prompts and memory are gone,
-the ONNX Runtime sessions stay.
+A clear (new generation of the feed) resets the streaming state: prompts and memory are gone, the
+ONNX Runtime sessions stay.
 
 The alpha is the union of the tracked objects with a soft edge one logit wide (the same on files
 and live); the per-object logits and scores ride along in :class:`~rtseg.frame.ObjectMasks`, and
@@ -16,16 +16,17 @@ and live); the per-object logits and scores ride along in :class:`~rtseg.frame.O
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
-from rtseg.segment.prompts import Click, Prompt, PromptFeed, read_mask_png
+from rtseg.segment.base import TrackingStats
+from rtseg.segment.prompts import Click, Prompt, PromptFeed
 from rtseg.segment.providers import GpuOptions
-from rtseg.segment.sam2.tracker import Sam2Tracker, TrackResult
+from rtseg.segment.sam2.model import TrackerModel, TrackResult
+from rtseg.segment.sam2.streaming import StreamingState
 
 CLICK_OBJECT_ID = 1
 """Object id of clicks in the live preview."""
@@ -43,17 +44,9 @@ def logits_to_alpha(logits: np.ndarray) -> np.ndarray:
     return np.clip(top * np.float32(0.5) + np.float32(0.5), 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def apply_prompt(tracker: Sam2Tracker, prompt: Prompt) -> None:
-    """Queue one :class:`Prompt` on the tracker (a mask first, then points and/or a box)."""
-    if prompt.mask is not None:
-        tracker.add_mask(prompt.frame, prompt.obj_id, read_mask_png(prompt.mask))
-    if prompt.points or prompt.box is not None:
-        tracker.add_points(prompt.frame, prompt.obj_id, np.asarray(prompt.points, np.float32).reshape(-1, 2),
-                           prompt.labels, box=prompt.box)
-
-
 class Sam2Segmenter:
-    """Track prompted objects with SAM 2 (see the module docstring).
+    """Track prompted objects with SAM 2 or EdgeTAM (see the module docstring); a
+    :class:`~rtseg.segment.base.Promptable`.
 
     ``threads`` is ONNX Runtime's intra-op thread count (None: its default); ``provider`` is
     ``auto | tensorrt | cuda | cpu``.
@@ -68,28 +61,16 @@ class Sam2Segmenter:
     def __init__(self, model_dir: str | Path, prompts: Sequence[Prompt] = (), *, feed: PromptFeed | None = None,
                  threads: int | None = None, provider: str = "auto", live: bool = False,
                  gpu: GpuOptions | None = None) -> None:
-        self.model_dir = Path(model_dir)
-        self.gpu = gpu
+        self.model = TrackerModel(model_dir, device=provider, intra_op_threads=threads, gpu=gpu)
+        self.state = StreamingState(self.model)
         self.prompts = list(prompts)
+        """The job's prompts: they apply again at every :meth:`open` (each video) and :meth:`reset`."""
         self.feed = feed
-        self.threads = threads
-        self.provider = provider
         self.live = live
-        self._tracker: Sam2Tracker | None = None
+        self.tracking = TrackingStats()
         self._generation = 0
         self._applied = 0
         self._start_prompts: list[Prompt] = []
-        self._last_tracked: int | None = None
-        self.tracked_frames = 0
-        self.clicked_frames = 0
-        """Results computed on the clicked frame itself (not a later one)."""
-        self.resets = 0
-
-    @property
-    def tracker(self) -> Sam2Tracker:
-        if self._tracker is None:
-            raise RuntimeError("Sam2Segmenter is not open")
-        return self._tracker
 
     def __enter__(self) -> Sam2Segmenter:
         self.open()
@@ -105,41 +86,58 @@ class Sam2Segmenter:
         memory and objects are forgotten and the current ``prompts`` apply to it.
         """
         num_frames = info.frames if info is not None and not self.live and info.frames else None
-        if self._tracker is not None:
+        if self.model.is_open:
             if info is not None:
-                self._tracker.reset()
-                self._tracker.num_frames = num_frames
+                self.state.reset(num_frames)
                 self._start()
             return
-        tracker = Sam2Tracker(self.model_dir, device=self.provider, intra_op_threads=self.threads,
-                              num_frames=num_frames, gpu=self.gpu)
-        tracker.open()
-        self._tracker = tracker
+        self.model.open()
+        self.state.reset(num_frames)
         self._start()
         if self.live:
             # One encoder pass so ONNX Runtime's first-run allocations do not delay the first mask.
-            tracker.encode_image(np.zeros((64, 64, 3), np.uint8))
+            self.model.encode_image(np.zeros((64, 64, 3), np.uint8))
 
     def _start(self) -> None:
-        self._last_tracked = None
         self._start_prompts = []
         if self.live:
             self._start_prompts = list(self.prompts)
         else:
             for prompt in self.prompts:
-                apply_prompt(self.tracker, prompt)
+                self.state.add_prompt(prompt)
 
     def reset(self) -> None:
         """Forget prompts, objects and memory (the job's prompts apply again); keep the sessions."""
-        if self._tracker is not None:
-            self._tracker.reset()
+        if self.model.is_open:
+            self.state.reset(self.state.num_frames)
             self._start()
-            self.resets += 1
+            self.tracking.resets += 1
 
     def close(self) -> None:
-        if self._tracker is not None:
-            self._tracker.close()
-            self._tracker = None
+        self.model.close()
+        self.state.reset()
+
+    # -- Promptable ----------------------------------------------------------------------------------
+
+    @property
+    def obj_ids(self) -> list[int]:
+        return self.state.obj_ids
+
+    def add_prompt(self, prompt: Prompt) -> None:
+        """Queue a prompt for its frame (files); live, for the next frame segmented."""
+        if self.live:
+            self._start_prompts.append(prompt)
+        else:
+            self.state.add_prompt(prompt)
+
+    def remove_object(self, obj_id: int) -> None:
+        self.state.remove_object(obj_id)
+        self._start_prompts = [p for p in self._start_prompts if p.obj_id != obj_id]
+
+    def clear_frame(self, frame: int) -> None:
+        self.state.clear_frame(frame)
+
+    # -- segmenting ----------------------------------------------------------------------------------
 
     def _new_clicks(self) -> tuple[tuple[Click, ...], bool]:
         """Clicks not applied yet, and whether the feed was cleared since the last call."""
@@ -149,10 +147,9 @@ class Sam2Segmenter:
         cleared = False
         if state.generation != self._generation:
             self._generation, self._applied = state.generation, 0
-            self.tracker.reset()
-            self._last_tracked = None
+            self.state.reset(self.state.num_frames)
             self._start_prompts = []  # a clear also drops the job's starting prompt
-            self.resets += 1
+            self.tracking.resets += 1
             cleared = True
         clicks = state.clicks[self._applied:]
         self._applied = len(state.clicks)
@@ -160,38 +157,46 @@ class Sam2Segmenter:
 
     def segment(self, frame: Frame) -> MaskResult | None:
         """Track on ``frame`` (or on a newer clicked frame); None while there is nothing to track."""
-        tracker = self.tracker
+        self.model.require_open()
+        state = self.state
         clicks, cleared = self._new_clicks()
         target = frame
+        last = state.last_frame
         if clicks and self.feed is not None:
             clicked = self.feed.shown(clicks[-1].frame)
             if (isinstance(clicked, Frame) and clicked.index <= frame.index
-                    and (self._last_tracked is None or clicked.index > self._last_tracked)
+                    and (last is None or clicked.index > last)
                     and clicked.image.shape == frame.image.shape):
                 target = clicked
-                self.clicked_frames += 1
-        if self._last_tracked is not None and target.index <= self._last_tracked:
+                self.tracking.clicked_frames += 1
+        if last is not None and target.index <= last:
             self._applied -= len(clicks)  # frames come in order, so this is only a guard: retry later
             return None
         h, w = target.height, target.width
         prompted = False
         for prompt in self._start_prompts:
-            prompt.check_inside(w, h)
-            apply_prompt(tracker, dataclasses.replace(prompt, frame=target.index))
+            prompt = prompt.on_frame(target.index)
+            prompt.check_frame(w, h)
+            state.add_prompt(prompt)
             prompted = True
         self._start_prompts = []
         if clicks:
-            pts = [(min(max(c.x, 0.0), w), min(max(c.y, 0.0), h)) for c in clicks]
-            tracker.add_points(target.index, CLICK_OBJECT_ID, pts, [c.label for c in clicks], clear_old_points=False)
+            state.add_prompt(clicks_prompt(clicks, target.index, w, h))
             prompted = True
-        if self.live and not prompted and not tracker.obj_ids:
+        if self.live and not prompted and not state.obj_ids:
             if cleared:
                 return MaskResult(target.index, np.zeros((h, w), np.float32))  # the object is gone
             return None
-        result = tracker.track(target.image, target.index)
-        self._last_tracked = target.index
-        self.tracked_frames += 1
+        result = state.track(target.image, target.index)
+        self.tracking.tracked_frames += 1
         return to_mask_result(result)
+
+
+def clicks_prompt(clicks: Sequence[Click], frame: int, width: int, height: int) -> Prompt:
+    """Live clicks as one prompt for :data:`CLICK_OBJECT_ID` on ``frame``, added to the frame's earlier
+    clicks; a click just past the picture's edge counts as on it."""
+    points = tuple((min(max(c.x, 0.0), width), min(max(c.y, 0.0), height)) for c in clicks)
+    return Prompt(frame=frame, obj_id=CLICK_OBJECT_ID, points=points, labels=tuple(c.label for c in clicks), add=True)
 
 
 def to_mask_result(result: TrackResult) -> MaskResult:

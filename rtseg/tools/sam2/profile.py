@@ -27,7 +27,8 @@ import numpy as np
 from rtseg.errors import ConfigError
 from rtseg.segment.providers import Device
 from rtseg.segment.sam2.manifest import GRAPH_FILES
-from rtseg.segment.sam2.tracker import Sam2Tracker, load_frame
+from rtseg.segment.sam2.ops import load_frame
+from rtseg.segment.sam2.tracker import Sam2Tracker
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
