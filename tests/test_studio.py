@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from rtseg.jobs.build import build
 from rtseg.jobs.spec import JobSpec
+from rtseg.segment.prompts import Prompt
 from rtseg.studio.app import create_app
 from tests.conftest import png_hashes as pngs
 from tests.sam2_conftest import SAM2_DATA
@@ -91,6 +92,8 @@ def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2
     assert not overlay_alpha(c, sid, 0).any()  # nothing clicked yet
     r = c.post(f"/api/sessions/{sid}/click", json=CLICK).json()
     assert r["objects"] == [1] and r["ms"] > 0
+    assert c.get(f"/api/sessions/{sid}").json()["clicks"] == [
+        {"frame": 0, "object": 1, "points": [[210.0, 350.0]], "labels": [1], "box": None}]
     alpha = overlay_alpha(c, sid, 0)
     assert 0 < (alpha > 0).mean() < 1  # the mask is drawn where the object is, not everywhere
     assert not overlay_alpha(c, sid, 3).any()  # not propagated yet
@@ -109,20 +112,28 @@ def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2
                              "model": {"dir": str(sam2_model_dir), "prompts": [{"points": [[210, 350]]}]}})
           .check()).run()
     assert pngs(out) == pngs(cli) and len(pngs(out)) == 6
+    spec = c.app.state.studio.sessions[sid].export_spec("masks", str(out))  # type: ignore[attr-defined]
+    assert spec.model.model_dump()["prompts"] == [
+        {"frame": 0, "object": 1, "points": [(210.0, 350.0)], "labels": [1], "box": None, "mask": None}]
 
 
 @pytest.mark.slow
 def test_undo_clear_and_a_second_object(sam2_client: TestClient, clip: Path) -> None:
     c = sam2_client
+    studio = c.app.state.studio  # type: ignore[attr-defined]
     sid = c.post("/api/open", json={"path": str(clip)}).json()["session"]
     c.post(f"/api/sessions/{sid}/click", json=CLICK)
     one = overlay_alpha(c, sid, 0)
     c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 700.0, "y": 120.0, "label": 0})
     assert not np.array_equal(overlay_alpha(c, sid, 0), one)
+    assert [p.to_prompt() for p in studio.sessions[sid].export_spec("masks", "m").model.prompts] == [
+        Prompt(0, 1, points=((210, 350),)), Prompt(0, 1, points=((700, 120),), labels=(0,))]  # the export's record
     c.post(f"/api/sessions/{sid}/undo", json={"object": 1})
     assert np.array_equal(overlay_alpha(c, sid, 0), one)  # undo gives back the first click's mask exactly
     r = c.post(f"/api/sessions/{sid}/box", json={"frame": 0, "object": 2, "box": [400, 100, 700, 400]}).json()
     assert r["objects"] == [1, 2]
+    assert [p.to_prompt() for p in studio.sessions[sid].export_spec("masks", "m").model.prompts] == [
+        Prompt(0, 1, points=((210, 350),), labels=(1,)), Prompt(0, 2, box=(400, 100, 700, 400))]
     assert c.post(f"/api/sessions/{sid}/clear", json={"object": 1}).json()["objects"] == [2]
     bad = c.post(f"/api/sessions/{sid}/undo", json={"object": 1})
     assert bad.status_code == 400 and "no click to undo" in bad.json()["error"]
@@ -167,10 +178,24 @@ def test_bad_input_is_a_clear_error_in_json(sam2_client: TestClient, clip: Path,
     r = c.get(f"/api/sessions/{sid}/frame/99.jpg")
     assert r.status_code == 400 and "outside the video" in r.json()["error"]
     r = c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 5000.0})
-    assert r.status_code == 400 and "outside the frame" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"] == (
+        "prompt point (5000, 350) for object 1 on frame 0 is outside the frame (960x540: expected 0<=x<=960, "
+        "0<=y<=540)")  # the one prompt check's message
+    r = c.post(f"/api/sessions/{sid}/click", json={**CLICK, "label": 2})
+    assert r.status_code == 400 and r.json()["error"] == (
+        "prompt for object 1 on frame 0: point labels must be 0 (exclude) or 1 (include), got [2]")
+    r = c.post(f"/api/sessions/{sid}/box", json={"frame": 0, "object": 0, "box": [1, 2, 3, 4]})
+    assert r.status_code == 400 and r.json()["error"] == "object id must be in 1..255, got 0"
+    assert c.get(f"/api/sessions/{sid}").json()["clicks"] == []  # refused prompts are not kept
+    # no clicks: nothing to export, refused at once (no dummy prompt, no job, no export folder)
     r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "m"})
-    assert r.status_code == 400 and "propagate first" in r.json()["error"]
+    assert r.status_code == 400 and r.json() == {"error": "nothing to export: click an object first"}
+    assert c.get(f"/api/sessions/{sid}").json()["busy"] is None
     assert not (tmp_path / "exports").exists()  # a refused export leaves no export folder behind
+    assert c.post(f"/api/sessions/{sid}/click", json=CLICK).status_code == 200
+    r = c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "m"})
+    assert r.status_code == 400 and "propagate first: 0 of 6 frames have masks" in r.json()["error"]
+    assert not (tmp_path / "exports").exists()
     r = c.post("/api/open", json={"path": 3})
     assert r.status_code == 400 and r.json() == {"error": "path: Input should be a valid string"}
 
@@ -179,9 +204,10 @@ def test_closing_the_page_frees_the_session(sam2_client: TestClient, clip: Path)
     c = sam2_client
     studio = c.app.state.studio  # type: ignore[attr-defined]
     sid = c.post("/api/open", json={"path": str(clip)}).json()["session"]
-    tracker = studio.sessions[sid].tracker
+    model = studio.sessions[sid].interactive.model
+    assert model.is_open
     assert c.post(f"/api/sessions/{sid}/close").json() == {"closed": True}  # what the page's beacon sends
-    assert sid not in studio.sessions and not tracker._sessions  # ONNX Runtime sessions released
+    assert sid not in studio.sessions and not model.is_open  # ONNX Runtime sessions released
     assert c.get(f"/api/sessions/{sid}").status_code == 404
 
 
@@ -214,28 +240,44 @@ def test_the_page_and_its_files_are_served_from_the_package() -> None:
 
 
 @pytest.mark.slow
-def test_selfie_mode_shows_and_exports_person_masks_like_the_cli(tmp_path: Path) -> None:
+def test_selfie_preview_is_what_the_masks_export_writes(tmp_path: Path) -> None:
+    """The page's selfie mask on a frame is the export's PNG for it, however the user moves through the
+    clip: the preview runs the export's segmenter (ROI pass, smoothing, refinement) over the frames in
+    order, as the export does, since each frame's mask depends on the frames before it. 20 frames of a
+    real clip, so the ROI pass re-detects on the full frame (every 15 frames) once."""
     from tests.conftest import DATA
 
+    n = 20
     photo_dir = tmp_path / "frames"
     photo_dir.mkdir()
-    for p in sorted((DATA / "davis" / "lucia" / "JPEGImages").glob("*.jpg"))[:4]:
+    for p in sorted((DATA / "davis" / "lucia" / "JPEGImages").glob("*.jpg"))[:n]:
         (photo_dir / p.name).symlink_to(p)
     exports = tmp_path / "exports"
     with client(create_app(None, roots=[tmp_path], export_dir=exports)) as c:
         info = c.post("/api/open", json={"path": str(photo_dir)}).json()
         sid = info["session"]
         assert info["model"] == "selfie"
-        assert 0 < (overlay_alpha(c, sid, 0) > 0).mean() < 1  # a person, no clicks needed
+        preview = c.app.state.studio.sessions[sid].preview  # type: ignore[attr-defined]
+        preview.budget_bytes = 0  # keep nothing: an earlier frame is made again from frame 0
+        jumped = {i: overlay_alpha(c, sid, i) > 0 for i in (12, 3)}  # frames 0..12, then 0..3 again
+        shown = {i: overlay_alpha(c, sid, i) > 0 for i in range(n)}  # 0 again, then one more each time
+        assert preview.runs == 13 + 4 + n
+        assert all(np.array_equal(jumped[i], shown[i]) for i in jumped)
+        assert 0 < shown[0].mean() < 1  # a person, no clicks needed
         r = c.post(f"/api/sessions/{sid}/click", json=CLICK)
         assert r.status_code == 400 and "clicks need SAM 2" in r.json()["error"]
         out = exports / "studio"
         c.post(f"/api/sessions/{sid}/export", json={"kind": "masks", "path": "studio"})
         assert events_until(c, sid, "export")[-1]["type"] == "done"
+        written = {i: np.asarray(Image.open(out / f"{i:05d}.png")) for i in range(n)}
+        for i in range(n):
+            assert np.array_equal(preview.alpha(i), written[i]), i  # the 8-bit mask itself
+            assert np.array_equal(shown[i], written[i] >= 128), i  # what the page draws: at least half opaque
+        assert any(((a > 0) & (a < 255)).any() for a in written.values())  # soft edges: not a 0/1 comparison
     cli = tmp_path / "cli"
     build(JobSpec.from_dict({"command": "segment", "input": str(photo_dir), "masks": str(cli),
                              "run": {"progress": False}}).check()).run()
-    assert pngs(out) == pngs(cli) and len(pngs(out)) == 4
+    assert pngs(out) == pngs(cli) and len(pngs(out)) == n
 
 
 def test_an_internal_error_is_one_line_of_json_and_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture,

@@ -69,8 +69,9 @@ class ModelEntry:
     """Results carry per-object masks and need prompts: ``create`` returns a
     :class:`~rtseg.segment.base.Promptable`."""
     needs_model_dir: bool = False
-    interactive: Callable[[ModelOptions, FrameReader, int], InteractiveSession] | None = None
-    """Any-frame clicks, corrections and re-propagation on a recorded video (the studio)."""
+    interactive: Callable[..., InteractiveSession] | None = None
+    """Any-frame clicks, corrections and re-propagation on a recorded video (the studio): called as
+    :func:`create_interactive` is, without the name."""
 
 
 def _selfie(variant: SelfieVariant) -> Callable[[ModelOptions], Segmenter]:
@@ -95,8 +96,10 @@ def _sam2(o: ModelOptions) -> Segmenter:
                          live=o.live, gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16))
 
 
-def _sam2_interactive(o: ModelOptions, read_frame: FrameReader, num_frames: int) -> InteractiveSession:
-    from rtseg.segment.sam2.interactive import InteractiveSession
+def _sam2_interactive(o: ModelOptions, read_frame: FrameReader, num_frames: int, *,
+                      feature_budget_bytes: int | None = None,
+                      corrections_as_conditioning: bool | None = None) -> InteractiveSession:
+    from rtseg.segment.sam2.interactive import DEFAULT_FEATURE_BUDGET, InteractiveSession
     from rtseg.segment.sam2.model import TrackerModel
 
     if not o.model_dir:
@@ -104,7 +107,10 @@ def _sam2_interactive(o: ModelOptions, read_frame: FrameReader, num_frames: int)
     model = TrackerModel(Path(o.model_dir), device=o.provider, intra_op_threads=o.threads,
                          gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16)).open()
     try:
-        return InteractiveSession(model, read_frame, num_frames)
+        return InteractiveSession(model, read_frame, num_frames,
+                                  feature_budget_bytes=DEFAULT_FEATURE_BUDGET if feature_budget_bytes is None
+                                  else feature_budget_bytes,
+                                  corrections_as_conditioning=corrections_as_conditioning)
     except BaseException:
         model.close()
         raise
@@ -145,12 +151,19 @@ def create_segmenter(name: str, options: ModelOptions | None = None) -> Segmente
     return model_entry(name).create(options or ModelOptions())
 
 
-def create_interactive(name: str, options: ModelOptions, read_frame: FrameReader,
-                       num_frames: int) -> InteractiveSession:
+def create_interactive(name: str, options: ModelOptions, read_frame: FrameReader, num_frames: int, *,
+                       feature_budget_bytes: int | None = None,
+                       corrections_as_conditioning: bool | None = None) -> InteractiveSession:
     """An interactive session on a recorded video for a model that tracks objects, its model opened
-    (``session.model.close()`` releases it)."""
+    (``session.model.close()`` releases it).
+
+    ``feature_budget_bytes`` bounds the cached image features (None: the session's default) and
+    ``corrections_as_conditioning`` makes a corrected frame a conditioning frame (None: the model's
+    setting); both are passed to the session as they are.
+    """
     entry = model_entry(name)
     if entry.interactive is None:
         raise ConfigError(f"the {name} model does not track prompted objects; interactive models: "
                           f"{', '.join(e.name for e in MODELS.values() if e.interactive is not None)}")
-    return entry.interactive(options, read_frame, num_frames)
+    return entry.interactive(options, read_frame, num_frames, feature_budget_bytes=feature_budget_bytes,
+                             corrections_as_conditioning=corrections_as_conditioning)

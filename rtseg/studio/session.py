@@ -1,10 +1,13 @@
 """One open video in the studio: its frames, its model, the user's clicks, long work in a thread.
 
-With a SAM 2 export, clicks go to an :class:`~rtseg.segment.sam2.interactive.InteractiveSession`
-(the mask comes back at once), propagation runs in a worker thread that reports progress as events
-and stops between frames when cancelled, and exports run the normal builder with the session's masks
-as the model (:class:`StoredMasks`), so they are written by the CLI's sinks, atomically. Without one,
-the selfie model shows each frame's person mask and exports are the CLI's own jobs.
+With a SAM 2 export, the registry opens an interactive session
+(:func:`~rtseg.segment.registry.create_interactive`); each click or box is read into a
+:class:`~rtseg.segment.prompts.Prompt`, whose checks give the page its message, and its mask comes
+back at once. Propagation runs in a worker thread that reports progress as events and stops between
+frames when cancelled, and exports run the normal builder with the session's masks as the model
+(:class:`StoredMasks`) and the clicks recorded as the job's prompts, so they are written by the CLI's
+sinks, atomically. Without one, the page shows what the selfie export writes (:mod:`rtseg.studio.preview`:
+the export's own segmenter and mask path, over the frames in order) and exports are the CLI's own jobs.
 """
 
 from __future__ import annotations
@@ -13,36 +16,33 @@ import collections
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from rtseg.errors import ConfigError, RtsegError
 from rtseg.frame import Frame, MaskResult, StreamInfo
+from rtseg.imaging import upsample_alpha
 from rtseg.jobs.build import Devices, build
+from rtseg.jobs.segmenters import production_segmenter
 from rtseg.jobs.spec import JobSpec
-from rtseg.segment.sam2.interactive import InteractiveSession
+from rtseg.segment.prompts import Prompt, prompt_to_dict
+from rtseg.segment.registry import ModelOptions, create_interactive
 from rtseg.segment.sam2.segmenter import to_mask_result
-from rtseg.segment.sam2.tracker import Sam2Tracker
 from rtseg.sinks.images import davis_palette
 from rtseg.studio.media import FrameStore
+from rtseg.studio.preview import SelfiePreview
+
+if TYPE_CHECKING:
+    from rtseg.segment.sam2.interactive import InteractiveSession
 
 STUDIO_FEATURE_BUDGET = 2 * 1024**3
 """Image features cached per open video (512 frames at 512 px; 128 at 1024)."""
 EXPORT_KINDS = ("masks", "rle", "blur-background", "blur-object", "cutout", "overlay")
 PALETTE = np.array(davis_palette(), np.uint8).reshape(256, 3)
-
-
-@dataclass
-class Click:
-    frame: int
-    object: int
-    points: list[tuple[float, float]] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    box: tuple[float, float, float, float] | None = None
+NOTHING_TO_EXPORT = "nothing to export: click an object first"
 
 
 class Events:
@@ -95,27 +95,28 @@ class StudioSession:
         self.model_dir = model_dir
         self.frames = FrameStore(path)
         self.events = Events()
-        self.clicks: list[Click] = []
+        self.prompts: list[Prompt] = []
+        """Every click and box still in effect, in order (a box replaces the object's earlier prompts on
+        its frame; undo takes the object's last one back)."""
         self.cancel = threading.Event()
         self.worker: threading.Thread | None = None
         self.task: str | None = None
         self._task_lock = threading.Lock()
         self.propagated: set[int] = set()
         self.last_used = time.monotonic()
-        self._selfie: Any = None
-        self._selfie_lock = threading.Lock()
-        self.tracker: Sam2Tracker | None = None
         self.interactive: InteractiveSession | None = None
-        if model_dir is not None:
-            self.tracker = Sam2Tracker(model_dir, intra_op_threads=threads, num_frames=len(self.frames))
-            try:
-                self.tracker.open()
-            except BaseException:
-                self.frames.close()
-                raise
-            self.interactive = InteractiveSession(self.tracker, self.frames.get, len(self.frames),
-                                                  feature_budget_bytes=STUDIO_FEATURE_BUDGET,
-                                                  corrections_as_conditioning=True)
+        self.preview: SelfiePreview | None = None
+        try:
+            if model_dir is not None:
+                self.interactive = create_interactive(
+                    "sam2", ModelOptions(model_dir=str(model_dir), threads=threads), self.frames.get,
+                    len(self.frames), feature_budget_bytes=STUDIO_FEATURE_BUDGET, corrections_as_conditioning=True)
+            else:
+                # The masks export's own segmenter: its spec's model and mask path (nothing is written to "preview")
+                self.preview = SelfiePreview(production_segmenter(self.export_spec("masks", "preview")), self.frames)
+        except BaseException:
+            self.frames.close()
+            raise
 
     # -- what the page shows ---------------------------------------------------------------------
 
@@ -127,8 +128,8 @@ class StudioSession:
         return {"session": self.id, "path": self.path, "frames": len(self.frames), "width": self.frames.width,
                 "height": self.frames.height, "fps": float(self.frames.info.fps), "model": self.model,
                 "objects": self.objects(), "busy": self.task, "propagated": len(self.propagated),
-                "clicks": [{"frame": c.frame, "object": c.object, "points": c.points, "labels": c.labels,
-                            "box": c.box} for c in self.clicks]}
+                "clicks": [{"frame": p.frame, "object": p.obj_id, "points": p.points, "labels": p.labels,
+                            "box": p.box} for p in self.prompts]}
 
     def objects(self) -> list[int]:
         return self.interactive.obj_ids if self.interactive is not None else [1]
@@ -136,14 +137,6 @@ class StudioSession:
     def check_frame(self, index: int) -> None:
         if not 0 <= index < len(self.frames):
             raise ConfigError(f"frame {index} is outside the video (frames 0..{len(self.frames) - 1})")
-
-    def check_inside(self, what: str, points: list[tuple[float, float]]) -> None:
-        """Prompt coordinates must lie on the frame (0..width, 0..height, video pixels)."""
-        w, h = self.frames.width, self.frames.height
-        for x, y in points:
-            if not (0 <= x <= w and 0 <= y <= h):  # also false for NaN
-                raise ConfigError(f"{what} ({x:g}, {y:g}) is outside the frame ({w}x{h}: expected 0<=x<={w}, "
-                                  f"0<=y<={h})")
 
     def frame_jpeg(self, index: int, width: int | None = None) -> bytes:
         """Frame ``index`` as JPEG, scaled down to ``width`` pixels if it is wider."""
@@ -157,15 +150,14 @@ class StudioSession:
         return data.tobytes()
 
     def id_map(self, index: int) -> np.ndarray | None:
-        """(H, W) object ids on ``index`` (selfie: 1 where the person is), or None when nothing is known yet."""
+        """(H, W) object ids on ``index`` (selfie: 1 where the mask the export writes is at least half
+        opaque, 128..255), or None when nothing is known yet."""
         if self.interactive is None:
-            from rtseg.imaging import upsample_alpha
-
-            seg = self._selfie_model()
-            with self._selfie_lock:
-                result = seg.segment(Frame(self.frames.get(index), index))
-            alpha = upsample_alpha(result.alpha, self.frames.width, self.frames.height)
-            return (alpha >= 0.5).astype(np.uint8)
+            assert self.preview is not None
+            alpha = self.preview.alpha(index)
+            if alpha.shape != (self.frames.height, self.frames.width):
+                alpha = upsample_alpha(alpha, self.frames.width, self.frames.height)
+            return (alpha >= 128).astype(np.uint8)
         if not self.interactive.has_result(index):
             return None
         return self.interactive.frame_masks(index).id_map()
@@ -183,14 +175,6 @@ class StudioSession:
         assert ok
         return data.tobytes()
 
-    def _selfie_model(self) -> Any:
-        if self._selfie is None:
-            from rtseg.segment.selfie import SelfieSegmenter
-
-            self._selfie = SelfieSegmenter()
-            self._selfie.open()
-        return self._selfie
-
     # -- clicks ----------------------------------------------------------------------------------
 
     def _need_sam2(self) -> InteractiveSession:
@@ -201,51 +185,52 @@ class StudioSession:
             raise ConfigError(f"busy ({self.task}): cancel it or wait")
         return self.interactive
 
-    def click(self, frame: int, obj: int, x: float, y: float, label: int) -> dict[str, Any]:
-        """One click: the object's mask on that frame, at once (with how long it took)."""
-        session = self._need_sam2()
-        if label not in (0, 1):
-            raise ConfigError(f"label must be 1 (include) or 0 (exclude), got {label}")
-        self.check_frame(frame)
-        self.check_inside("click", [(x, y)])
-        previous = [c for c in self.clicks if c.frame == frame and c.object == obj]
+    def _on(self, frame: int, obj: int) -> list[Prompt]:
+        return [p for p in self.prompts if p.frame == frame and p.obj_id == obj]
+
+    def _apply(self, session: InteractiveSession, prompt: Prompt) -> dict[str, Any]:
+        """The prompt's mask at once (the session checks the frame index and that it lies on the frame)."""
         t0 = time.perf_counter()
-        session.add_points(frame, obj, [(x, y)], [label], clear_old_points=not previous)
+        session.add_prompt(prompt)
         ms = 1000 * (time.perf_counter() - t0)
-        self.clicks.append(Click(frame, obj, [(x, y)], [label]))
-        return {"frame": frame, "object": obj, "ms": round(ms, 1), "objects": self.objects()}
+        return {"frame": prompt.frame, "object": prompt.obj_id, "ms": round(ms, 1), "objects": self.objects()}
+
+    def click(self, frame: int, obj: int, x: float, y: float, label: int) -> dict[str, Any]:
+        """One click (label 1 include, 0 exclude), added to the object's earlier clicks on that frame: the
+        object's mask there, at once (with how long it took)."""
+        session = self._need_sam2()
+        prompt = Prompt(frame, obj, points=((x, y),), labels=(label,), add=bool(self._on(frame, obj)))
+        answer = self._apply(session, prompt)
+        self.prompts.append(prompt)
+        return answer
 
     def box(self, frame: int, obj: int, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        """A box for the object on that frame, in place of its earlier clicks there."""
         session = self._need_sam2()
-        self.check_frame(frame)
-        self.check_inside("box corner", [box[:2], box[2:]])
-        t0 = time.perf_counter()
-        session.add_box(frame, obj, box)
-        ms = 1000 * (time.perf_counter() - t0)
-        self.clicks = [c for c in self.clicks if not (c.frame == frame and c.object == obj)]
-        self.clicks.append(Click(frame, obj, box=box))
-        return {"frame": frame, "object": obj, "ms": round(ms, 1), "objects": self.objects()}
+        prompt = Prompt(frame, obj, box=box)
+        answer = self._apply(session, prompt)
+        self.prompts = [p for p in self.prompts if not (p.frame == frame and p.obj_id == obj)]
+        self.prompts.append(prompt)
+        return answer
 
     def undo(self, obj: int) -> dict[str, Any]:
-        """Take back the object's last click: its frame's clicks are replayed without it."""
+        """Take back the object's last click: its frame's prompts are replayed without it."""
         session = self._need_sam2()
-        mine = [i for i, c in enumerate(self.clicks) if c.object == obj]
+        mine = [i for i, p in enumerate(self.prompts) if p.obj_id == obj]
         if not mine:
             raise ConfigError(f"object {obj} has no click to undo")
-        last = self.clicks.pop(mine[-1])
-        keep = [c for c in self.clicks if c.object == obj and c.frame == last.frame]
+        last = self.prompts.pop(mine[-1])
         session.clear_prompts(last.frame, obj)
-        for i, c in enumerate(keep):
-            session.add_points(c.frame, obj, c.points or np.zeros((0, 2)), c.labels or np.zeros((0,)), box=c.box,
-                               clear_old_points=i == 0)
-        if not any(c.object == obj for c in self.clicks):
+        for prompt in self._on(last.frame, obj):  # the first replaces, the rest add (as when clicked)
+            session.add_prompt(prompt)
+        if not any(p.obj_id == obj for p in self.prompts):
             session.remove_object(obj)
         return {"frame": last.frame, "object": obj, "objects": self.objects()}
 
     def clear_object(self, obj: int) -> dict[str, Any]:
         session = self._need_sam2()
         session.remove_object(obj)
-        self.clicks = [c for c in self.clicks if c.object != obj]
+        self.prompts = [p for p in self.prompts if p.obj_id != obj]
         return {"objects": self.objects()}
 
     # -- long work -----------------------------------------------------------------------------------
@@ -302,11 +287,15 @@ class StudioSession:
             raise ConfigError(f"export kind must be one of {', '.join(EXPORT_KINDS)}, got {kind!r}")
         if not out or not out.strip():
             raise ConfigError("give an output path")
+        total = len(self.frames)
+        if self.interactive is not None:
+            if not self.prompts:
+                raise ConfigError(NOTHING_TO_EXPORT)
+            if len(self.propagated) < total:
+                raise ConfigError(f"propagate first: {len(self.propagated)} of {total} frames have masks")
         spec = self.export_spec(kind, out)
         devices = Devices(segmenter=StoredMasks(self.interactive)) if self.interactive is not None else None
-        total = len(self.frames)
-        if self.interactive is not None and len(self.propagated) < total:
-            raise ConfigError(f"propagate first: {len(self.propagated)} of {total} frames have masks")
+
         def on_output(frame: Frame, stats: Any) -> None:
             self.events.put(type="progress", task="export", done=frame.index + 1, total=total)
 
@@ -319,7 +308,8 @@ class StudioSession:
         self._start("export", work)
 
     def export_spec(self, kind: str, out: str) -> JobSpec:
-        """The job an export runs (SAM 2: the clicks are recorded as its prompts)."""
+        """The job an export runs (SAM 2: the clicks are recorded as its prompts, one per click or box in
+        the order given; with none there is nothing to export)."""
         outputs: list[dict[str, Any]]
         command = "segment"
         effect: dict[str, Any] = {}
@@ -336,9 +326,10 @@ class StudioSession:
             effect = {"invert": True} if kind == "blur-object" else {}
         model: dict[str, Any] = {"name": "selfie"}
         if self.interactive is not None:
-            prompts = [{"frame": c.frame, "object": c.object, "points": c.points, "labels": c.labels,
-                        **({"box": c.box} if c.box else {})} for c in self.clicks]
-            model = {"name": "sam2", "dir": str(self.model_dir), "prompts": prompts or [{"points": [(0, 0)]}]}
+            prompts = [prompt_to_dict(p) for p in self.prompts]
+            if not prompts:
+                raise ConfigError(NOTHING_TO_EXPORT)
+            model = {"name": "sam2", "dir": str(self.model_dir), "prompts": prompts}
         elif kind == "rle":
             raise ConfigError("COCO RLE export is per object: it needs SAM 2 (--model-dir)")
         data = {"command": command, "source": {"path": self.path}, "outputs": outputs, "effect": effect,
@@ -356,8 +347,7 @@ class StudioSession:
         self.stop()
         if self.interactive is not None:
             self.interactive.close()
-        if self.tracker is not None:
-            self.tracker.close()
-        if self._selfie is not None:
-            self._selfie.close()
+            self.interactive.model.close()
+        if self.preview is not None:
+            self.preview.close()
         self.frames.close()
