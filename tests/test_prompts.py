@@ -348,3 +348,17 @@ def test_mask_paths_are_relative_to_the_file_that_names_them(tmp_path: Path) -> 
     [item] = discover([str(folder / "items.jsonl")])
     [from_manifest] = item.overrides["model"]["prompts"]
     assert from_file.mask == folder / "m.png" and Path(from_manifest["mask"]) == folder.resolve() / "m.png"
+
+
+def test_clicks_added_one_after_another_are_kept_as_such_in_a_job() -> None:
+    """``add`` (a click joining the frame's earlier clicks, as the studio records them) survives the round
+    trip through a job's keys; anything but true/false is refused."""
+    second = Prompt(frame=0, obj_id=1, points=[(300, 200)], labels=[0], add=True)
+    assert prompt_to_dict(second)["add"] is True and "add" not in prompt_to_dict(Prompt(points=[(1, 2)]))
+    assert prompt_from_dict(prompt_to_dict(second)) == second
+    spec = JobSpec.from_dict({"command": "track", "source": {"path": "in.mp4"},
+                              "model": {"name": "sam2", "dir": "m", "prompts": [{"points": [[1, 2]]},
+                                                                               prompt_to_dict(second)]}})
+    assert prompts_of(spec.model) == [Prompt(points=[(1, 2)]), second]
+    with pytest.raises(ConfigError, match="add must be true or false, got 'yes'"):
+        prompt_from_dict({"points": [[1, 2]], "add": "yes"})

@@ -165,6 +165,8 @@ class PromptSpec(_Strict):
     """1 include, 0 exclude, one per point (default: all 1)."""
     box: tuple[Num, Num, Num, Num] | None = None
     mask: str | None = None
+    add: Flag = False
+    """The points join the object's earlier points on this frame (clicks made one after another)."""
 
     @model_validator(mode="before")
     @classmethod

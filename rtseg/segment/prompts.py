@@ -168,7 +168,7 @@ def read_mask_png(path: Path) -> np.ndarray:
     return arr > 0
 
 
-PROMPT_KEYS = ("frame", "object", "points", "labels", "box", "mask")
+PROMPT_KEYS = ("frame", "object", "points", "labels", "box", "mask", "add")
 """The keys of a prompt written as data: ``--prompts`` JSON, a manifest's ``prompts``, ``[model] prompts``."""
 
 
@@ -176,8 +176,9 @@ def prompt_from_dict(data: Any, base: Path | None = None) -> Prompt:
     """A :class:`Prompt` from its keys (:data:`PROMPT_KEYS`): the one reader of prompts written as data.
 
     ``points`` are ``[x, y]`` in the input's pixels, ``labels`` 1 (include) / 0 (exclude) and default to 1,
-    ``frame`` defaults to 0 and ``object`` to 1; ``mask`` is a PNG path, relative to ``base`` if given.
-    Only the shape is read here: the values are the :class:`Prompt`'s to check.
+    ``frame`` defaults to 0 and ``object`` to 1; ``mask`` is a PNG path, relative to ``base`` if given;
+    ``add: true`` joins the points to the object's earlier points on the frame (clicks one after another,
+    as the studio records them). Only the shape is read here: the values are the :class:`Prompt`'s to check.
 
     >>> prompt_from_dict({"object": 2, "box": [400, 100, 700, 400]}).box
     (400.0, 100.0, 700.0, 400.0)
@@ -193,8 +194,12 @@ def prompt_from_dict(data: Any, base: Path | None = None) -> Prompt:
     mask = data.get("mask")
     if mask is not None and not isinstance(mask, str | PathLike):
         raise ConfigError(f"a prompt's mask must be the path of a PNG, got {mask!r}")
+    add = data.get("add", False)
+    if not isinstance(add, bool):
+        raise ConfigError(f"a prompt's add must be true or false, got {add!r}")
     return Prompt(frame=data.get("frame", 0), obj_id=data.get("object", 1), points=data.get("points", ()),
-                  labels=data.get("labels", ()), box=data.get("box"), mask=Path(base or "", mask) if mask else None)
+                  labels=data.get("labels", ()), box=data.get("box"), mask=Path(base or "", mask) if mask else None,
+                  add=add)
 
 
 def prompt_to_dict(prompt: Prompt) -> dict[str, Any]:
@@ -212,6 +217,8 @@ def prompt_to_dict(prompt: Prompt) -> dict[str, Any]:
         raise ConfigError(f"a mask array for object {prompt.obj_id} cannot be written as a job's prompt: give a PNG")
     if prompt.mask is not None:
         data["mask"] = str(prompt.mask)
+    if prompt.add:
+        data["add"] = True
     return data
 
 
