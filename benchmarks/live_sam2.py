@@ -10,6 +10,8 @@ them alike): ONNX Runtime on 1 or 2 threads, and carry-forward on or off (the st
 
     python benchmarks/live_sam2.py --model-dir /tmp/sam2-tiny-512         # 20 s per run
     python benchmarks/live_sam2.py --export /tmp/sam2-tiny-512 --duration 10 --variant t1-carry
+    python benchmarks/live_sam2.py --model-dir /tmp/sam2-tiny-512 --edgetam /tmp/edgetam \\
+        --variant t1-carry --variant edgetam-t1-carry --variant edgetam-t2-carry --repeat 2
 
 Other processes skew every number: the 1-minute load average is recorded, and a run started above
 ``--max-load`` is flagged ``loaded``.
@@ -38,6 +40,10 @@ VARIANTS = {
     "t1-carry": ["--threads", "1"],
     "t2-carry": ["--threads", "2"],
     "t1-stale": ["--threads", "1", "--no-carry"],
+    # EdgeTAM (--edgetam DIR, an EdgeTAM export at 1024) through the same command: the rate is reported,
+    # not held to SAM 2 tiny-at-512's once-a-second target
+    "edgetam-t1-carry": ["--threads", "1"],
+    "edgetam-t2-carry": ["--threads", "2"],
 }
 
 
@@ -51,14 +57,15 @@ def run_once(model_dir: Path, duration: float, extra: list[str]) -> dict:
         return run_rtseg(cmd, stats, ROOT, timeout=duration + 180)
 
 
-def verdict(doc: dict) -> dict:
+def verdict(doc: dict, rate_target: bool = True) -> dict:
     live = doc["live"]
     rate = live["inference"]["rate_hz"]
     ages = live["carry"]["age_frames"]
     checks = {
         "fps": (doc["fps"], f">= {MIN_FPS}", doc["fps"] >= MIN_FPS),
         "dropped": (doc["dropped"], "== 0", doc["dropped"] == 0),
-        "inference_rate_hz": (rate, f"in [{RATE_HZ[0]}, {RATE_HZ[1]}]", RATE_HZ[0] <= rate <= RATE_HZ[1]),
+        "inference_rate_hz": (rate, f"in [{RATE_HZ[0]}, {RATE_HZ[1]}]" if rate_target else "> 0 (reported)",
+                              RATE_HZ[0] <= rate <= RATE_HZ[1] if rate_target else rate > 0),
         "carry_age_in_stats": ([ages["p50"], ages["p99"]], "p50, p99 present", {"p50", "p99"} <= set(ages)),
     }
     return {k: {"value": v, "target": t, "ok": ok} for k, (v, t, ok) in checks.items()}
@@ -77,6 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-dir", type=Path, help="an `rtseg export-sam2` directory (tiny at 512)")
     ap.add_argument("--export", type=Path, help="export tiny at 512 with random weights here first (if missing)")
+    ap.add_argument("--edgetam", type=Path, help="an EdgeTAM export (1024) for the edgetam-* variants")
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS))
@@ -93,19 +101,27 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "rtseg", "export-sam2", "--random-weights", "0", "--variant", "tiny",
                         "--image-size", "512", "--out", str(model_dir)], cwd=ROOT, check=True)
 
-    names = args.variant or list(VARIANTS)
-    run_once(model_dir, 3.0, VARIANTS[names[0]])  # warm-up: page cache, model files, CPU clocks; discarded
+    names = args.variant or [n for n in VARIANTS if args.edgetam is not None or not n.startswith("edgetam-")]
+    if any(n.startswith("edgetam-") for n in names) and args.edgetam is None:
+        raise SystemExit("the edgetam-* variants need --edgetam DIR (an EdgeTAM export)")
+
+    def model_of(name: str) -> Path:
+        return args.edgetam if name.startswith("edgetam-") else model_dir
+
+    run_once(model_of(names[0]), 3.0, VARIANTS[names[0]])  # warm-up: page cache, model files, CPU clocks; discarded
 
     results = []
     for i in range(args.repeat):
         for name in names:
-            r = run_once(model_dir, args.duration, VARIANTS[name])
-            r.update({"variant": name, "repeat": i, "loaded": r["load_before"][0] > args.max_load,
-                      "checks": verdict(r["stats"]), "summary": summary(r["stats"])})
+            r = run_once(model_of(name), args.duration, VARIANTS[name])
+            r.update({"variant": name, "model_dir": str(model_of(name)), "repeat": i,
+                      "loaded": r["load_before"][0] > args.max_load,
+                      "checks": verdict(r["stats"], rate_target=not name.startswith("edgetam-")),
+                      "summary": summary(r["stats"])})
             r["ok"] = all(c["ok"] for c in r["checks"].values())
             results.append(r)
             s = r["summary"]
-            print(f"{name} #{i}: {s['fps']:.2f} fps, dropped {s['dropped']}, SAM 2 {s['inference_rate_hz']:.2f}/s "
+            print(f"{name} #{i}: {s['fps']:.2f} fps, dropped {s['dropped']}, results {s['inference_rate_hz']:.2f}/s "
                   f"({s['inference_ms_p50']:.0f} ms), carry age p50 {s['carry_age_frames']['p50']:.0f} "
                   f"p99 {s['carry_age_frames']['p99']:.0f} frames, cpu {s['cpu_percent']:.0f}%, "
                   f"load {r['load_before'][0]:.2f}{' (LOADED)' if r['loaded'] else ''} -> "

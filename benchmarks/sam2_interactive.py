@@ -7,7 +7,7 @@ image size (or given with ``--model-dir-512`` / ``--model-dir-1024``), on the SA
 the load average is recorded before and after.
 
     python benchmarks/sam2_interactive.py --json benchmarks/results/sam2_interactive.json \
-        --markdown benchmarks/results/sam2_interactive.md
+        --markdown benchmarks/results/sam2_interactive.md [--edgetam EDGETAM_EXPORT]
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def _ms(t0: float) -> float:
 
 def measure(model_dir: Path, frames: list[Any], threads: int, repeats: int) -> dict[str, Any]:
     from rtseg.segment.sam2.interactive import InteractiveSession
-    from rtseg.segment.sam2.tracker import Sam2Tracker
+    from rtseg.segment.sam2.model import TrackerModel
 
     n = len(frames)
-    with warnings.catch_warnings(), Sam2Tracker(model_dir, intra_op_threads=threads) as tracker:
+    with warnings.catch_warnings(), TrackerModel(model_dir, intra_op_threads=threads) as tracker:
         warnings.simplefilter("ignore")
         # warm-up: every graph once
         warm = InteractiveSession(tracker, lambda i: frames[i], n)
@@ -83,13 +83,14 @@ def measure(model_dir: Path, frames: list[Any], threads: int, repeats: int) -> d
 
 def markdown(doc: dict[str, Any]) -> str:
     lines = [f"# Interactive SAM 2 latency ({doc['date']}, {doc['machine']['cpus']} CPUs, ONNX Runtime CPU, "
-             f"{doc['threads']} threads)", "", f"Command: `{doc['command']}`; SAM 2.1 tiny, random weights, 960x540 "
-             "frames; medians.", "",
-             "| image size | click on an encoded frame ms | first click on a new frame ms | re-propagation ms/frame, "
-             "cached features | uncached | features per frame | load before → after |",
+             f"{doc['threads']} threads)", "", f"Command: `{doc['command']}`; SAM 2.1 tiny (and EdgeTAM with "
+             "--edgetam), random weights, 960x540 frames; medians.", "",
+             "| model, image size | click on an encoded frame ms | first click on a new frame ms | "
+             "re-propagation ms/frame, cached features | uncached | features per frame | load before → after |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for size, r in doc["sizes"].items():
-        lines.append(f"| {size} | {r['click_ms']} | {r['first_click_ms']} | {r['repropagate_ms_per_frame_cached']} | "
+        label = size if size.startswith("EdgeTAM") else f"SAM 2.1 tiny, {size}"
+        lines.append(f"| {label} | {r['click_ms']} | {r['first_click_ms']} | {r['repropagate_ms_per_frame_cached']} | "
                      f"{r['repropagate_ms_per_frame_uncached']} | {r['feature_bytes_per_frame'] / 2**20:.0f} MiB | "
                      f"{r['load_before']} → {r['load_after']} |")
     target = doc["sizes"].get("512", {}).get("click_ms")
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--model-dir-512", type=Path)
     ap.add_argument("--model-dir-1024", type=Path)
+    ap.add_argument("--edgetam", type=Path, help="also measure this EdgeTAM export (1024)")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -131,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             result.update(load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2))
             doc["sizes"][str(size)] = result
             print(size, result, flush=True)
+    if args.edgetam is not None:
+        load = os.getloadavg()[0]
+        result = measure(args.edgetam, frames, args.threads, args.repeats)
+        result.update(load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2))
+        doc["sizes"]["EdgeTAM, 1024"] = result
+        print("EdgeTAM", result, flush=True)
     write_outputs(doc, markdown(doc), args.json, args.markdown)
     return 0
 
