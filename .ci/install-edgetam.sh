@@ -12,7 +12,7 @@
 #   newest there; its last change under sam2/ is 1c2ec21): the wheel's 41 files under sam2/ are
 #   byte-identical to the repository's, except
 #     - sam2/utils/misc.py: get_connected_components uses the CUDA kernel only for CUDA tensors and
-#       falls back to OpenCV on CPU (hole filling; unused here, see below);
+#       falls back to OpenCV on CPU (hole filling; see below);
 #     - sam2/sam2_hiera_{t,s,b+,l}.yaml: symlinks in git, regular copies (identical content) in the wheel.
 #   The model code (modeling/, build_sam.py, sam2_video_predictor.py, configs/edgetam.yaml) is Meta's.
 # * torch is pinned exactly (the CPU build; a plain `torch` requirement resolves to the CUDA build).
@@ -22,8 +22,9 @@
 #   defines the two schemas, and makes timm's pretrained=True a no-op: the checkpoint replaces every
 #   weight) on PYTHONPATH. Nothing in rtseg's package depends on either workaround.
 # * timm 1.0.15 is the version EdgeTAM's own extras (`coreml`, `gradio`) pin.
-# * No opencv: EdgeTAM's predictor fills mask holes with cv2 on CPU when it can import it; rtseg does not
-#   fill holes (as Meta's SAM 2 without its compiled extension), and the reference sets fill_hole_area=0.
+# * Hole filling: EdgeTAM's package fills small holes in masks with OpenCV on CPU (the wheel's one change,
+#   above), and OpenCV is here (rtseg's base dependencies). rtseg does not fill holes (as Meta's SAM 2
+#   without its compiled extension), so tests/edgetam_reference.py sets fill_hole_area = 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -38,17 +38,48 @@ def mask_prompt(h: int = 540, w: int = 960) -> np.ndarray:
     return ((xx - 480) / 200.0) ** 2 + ((yy - 270) / 130.0) ** 2 <= 1.0
 
 
+def _forward_2d_any_batch(self: Any, x: Any) -> Any:
+    """EdgeTAM's ``PerceiverResampler.forward_2d`` with ``reshape`` where it has ``view``.
+
+    EdgeTAM's own line ``latents_2d.unsqueeze(0).expand(B, -1, -1).view(-1, 1, C)`` fails for a batch
+    of more than one (an expanded tensor has stride 0 on the batch axis), i.e. whenever its predictor
+    encodes the memories of two objects together (facebookresearch/EdgeTAM issue #15, open). ``reshape``
+    copies where ``view`` cannot: the same values, so the reference can run two objects at all.
+    rtseg's graph runs one object at a time (and ONNX's Reshape has no strides).
+    """
+    import math
+
+    from sam2.modeling.perceiver import window_partition
+
+    b, c, h, _w = x.shape
+    latents_2d = self.latents_2d.unsqueeze(0).expand(b, -1, -1).reshape(-1, 1, c)
+    num_window = int(math.sqrt(self.num_latents_2d))
+    window_size = h // num_window
+    x = window_partition(x.permute(0, 2, 3, 1), window_size).flatten(1, 2)
+    for layer in self.layers:
+        latents_2d = layer(latents_2d, x)
+    latents_2d = latents_2d.view(b, num_window, num_window, c).permute(0, 3, 1, 2)
+    pos_2d = self.position_encoding(latents_2d).permute(0, 2, 3, 1).flatten(1, 2)
+    latents_2d = self.norm(latents_2d.permute(0, 2, 3, 1).flatten(1, 2))
+    return latents_2d, pos_2d
+
+
 def _predictor(model_dir: Path) -> Any:
     import io
     from contextlib import redirect_stdout
 
     from sam2.build_sam import build_sam2_video_predictor
+    from sam2.modeling.perceiver import PerceiverResampler
+
+    PerceiverResampler.forward_2d = _forward_2d_any_batch
 
     with redirect_stdout(io.StringIO()):  # EdgeTAM's build_sam prints progress lines
-        # fill_hole_area=0: rtseg does not fill holes (as SAM 2 without its compiled extension); EdgeTAM's
-        # predictor would fill them with OpenCV on CPU if OpenCV were installed
-        return build_sam2_video_predictor("configs/edgetam.yaml", str(model_dir / "checkpoint.pt"), device="cpu",
-                                          hydra_overrides_extra=["++model.fill_hole_area=0"])
+        pred = build_sam2_video_predictor("configs/edgetam.yaml", str(model_dir / "checkpoint.pt"), device="cpu")
+    # rtseg does not fill holes in masks (as Meta's SAM 2 without its compiled extension); EdgeTAM's package
+    # fills them with OpenCV on CPU (rtseg's dependencies bring OpenCV), so hole filling is switched off
+    # here. (build_sam appends fill_hole_area=8 after any hydra override, hence the attribute.)
+    pred.fill_hole_area = 0
+    return pred
 
 
 def _stored(state: dict[str, Any], frame: int, temp: bool = False) -> np.ndarray:
@@ -98,24 +129,36 @@ def run_tracking(model_dir: Path, frames_dir: Path, out_path: Path) -> None:
             else:
                 propagate(name, state)
 
-        # the interactive sequence: click, click again, a second object's box, propagate, correct, re-propagate
-        state = pred.init_state(str(frames_dir))
-        steps = [
-            ("click1", lambda: pred.add_new_points_or_box(state, 0, 1, points=POINT, labels=[1])),
-            ("click2", lambda: pred.add_new_points_or_box(state, 0, 1, points=NEGATIVE, labels=[0],
-                                                          clear_old_points=False)),
-            ("box", lambda: pred.add_new_points_or_box(state, 0, 2, box=BOX)),
-        ]
-        for key, call in steps:
-            results[f"interactive/{key}/mask"] = call()[2].numpy()[:, 0] > 0
-            results[f"interactive/{key}/low"] = _stored(state, 0, temp=True)
-        propagate("interactive/first", state)
-        _, _, video = pred.add_new_points_or_box(state, CORRECTION_FRAME, 1, points=CORRECTION, labels=[0],
-                                                 clear_old_points=False)
-        results["interactive/correct/mask"] = video.numpy()[:, 0] > 0
-        results["interactive/correct/low"] = _stored(state, CORRECTION_FRAME, temp=True)
-        propagate("interactive/again", state, start_frame_idx=CORRECTION_FRAME)
+        # the interactive sequence as EdgeTAM's predictor is configured, then with corrections as conditioning
+        run_interactive(pred, frames_dir, "interactive", results, _stored)
+        pred.add_all_frames_to_correct_as_cond = True
+        run_interactive(pred, frames_dir, "interactive_cond", results, _stored)
+        pred.add_all_frames_to_correct_as_cond = False
     np.savez_compressed(out_path, **results)
+
+
+def run_interactive(pred: Any, frames_dir: Path, prefix: str, results: dict[str, np.ndarray], stored: Any) -> None:
+    """Click, click again, a second object's box, propagate, a correction on a tracked frame, re-propagate."""
+    state = pred.init_state(str(frames_dir))
+    steps = [
+        ("click1", lambda: pred.add_new_points_or_box(state, 0, 1, points=POINT, labels=[1])),
+        ("click2", lambda: pred.add_new_points_or_box(state, 0, 1, points=NEGATIVE, labels=[0],
+                                                      clear_old_points=False)),
+        ("box", lambda: pred.add_new_points_or_box(state, 0, 2, box=BOX)),
+    ]
+    for key, call in steps:
+        results[f"{prefix}/{key}/mask"] = call()[2].numpy()[:, 0] > 0
+        results[f"{prefix}/{key}/low"] = stored(state, 0, temp=True)
+    for frame, _ids, video in pred.propagate_in_video(state):
+        results[f"{prefix}/first/{frame}/low"], results[f"{prefix}/first/{frame}/mask"] = (
+            stored(state, frame), video.numpy()[:, 0] > 0)
+    _, _, video = pred.add_new_points_or_box(state, CORRECTION_FRAME, 1, points=CORRECTION, labels=[0],
+                                             clear_old_points=False)
+    results[f"{prefix}/correct/mask"] = video.numpy()[:, 0] > 0
+    results[f"{prefix}/correct/low"] = stored(state, CORRECTION_FRAME, temp=True)
+    for frame, _ids, video in pred.propagate_in_video(state, start_frame_idx=CORRECTION_FRAME):
+        results[f"{prefix}/again/{frame}/low"], results[f"{prefix}/again/{frame}/mask"] = (
+            stored(state, frame), video.numpy()[:, 0] > 0)
 
 
 def run_graphs(model_dir: Path, out_path: Path) -> None:
