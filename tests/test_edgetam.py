@@ -440,3 +440,91 @@ def test_the_manifest_reader_checks_architecture_and_variant(edgetam_dir: Path, 
         (tmp_path / "manifest.json").write_text(json.dumps(edited))
         with pytest.raises(ModelError, match=message):
             Sam2Model.from_dir(tmp_path, verify=False)
+
+
+# --- every surface runs an EdgeTAM export unchanged ------------------------------------------------------
+
+
+def id_maps(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))]
+
+
+def test_track_and_batch_write_the_trackers_masks(edgetam_dir: Path, frames_dir: Path, ours,
+                                                 tmp_path: Path) -> None:
+    """`rtseg track` (a subprocess, as a user runs it) and a one-item batch with the prompt in its manifest
+    write, frame by frame, the object ids of the streaming tracker's masks (which equal EdgeTAM's own)."""
+    import rtseg
+
+    expected = [np.where(mask[0], 1, 0).astype(np.uint8) for _, mask in
+                (ours("one_point")[i] for i in range(NUM_FRAMES))]
+    assert sum(int(m.sum()) for m in expected) > 0
+    masks = tmp_path / "masks"
+    proc = subprocess.run([sys.executable, "-m", "rtseg", "track", str(frames_dir), "--model-dir", str(edgetam_dir),
+                           "--point", f"{POINT[0][0]:g},{POINT[0][1]:g}", "--masks", str(masks)],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [np.array_equal(a, b) for a, b in zip(id_maps(masks), expected, strict=True)] == [True] * NUM_FRAMES
+
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text(json.dumps({"input": str(frames_dir), "output": "bedroom",
+                                    "points": [[POINT[0][0], POINT[0][1]]]}) + "\n")
+    job = tmp_path / "track.toml"
+    job.write_text(f'command = "track"\n[model]\ndir = "{edgetam_dir}"\n')
+    rows = rtseg.batch(manifest, job, tmp_path / "out", workers=1)
+    assert [(r["status"], r["frames"]) for r in rows] == [("ok", NUM_FRAMES)], rows
+    assert [np.array_equal(a, b) for a, b in zip(id_maps(tmp_path / "out" / "bedroom"), expected, strict=True)] \
+        == [True] * NUM_FRAMES
+
+
+def test_live_replay_delivers_every_frame_with_edgetam(edgetam_dir: Path) -> None:
+    """`rtseg webcam --model sam2 --model-dir EDGETAM --source CLIP --realtime --point X,Y` as a job, on a
+    clock in lockstep with the graph (EdgeTAM takes 15 camera frames per answer, however long it really
+    takes here): every frame comes out, none lost, and the stats say how many results EdgeTAM gave."""
+    import itertools
+
+    from rtseg.frame import Frame
+    from rtseg.jobs.build import build
+    from rtseg.sources.realtime import RealtimeSource
+    from tests.test_live_flow import LockstepClock
+    from tests.test_live_sam2 import sam2_replay_spec
+
+    clip = ROOT.parent / "shared" / "data" / "gallery" / "05_default_juggle.mp4"
+    pipeline = build(sam2_replay_spec(edgetam_dir, clip, 2.0))
+    model = pipeline.segment.segmenter
+    started: list[int] = []
+    segment = model.segment
+
+    def record(frame: Frame):  # type: ignore[no-untyped-def]
+        started.append(frame.index)
+        return segment(frame)
+
+    model.segment = record  # type: ignore[method-assign]
+    pipeline.source = RealtimeSource(clip, loop=False, duration_s=2.0, clock=LockstepClock(pipeline, started, 15),
+                                     label=str(clip))
+    doc = pipeline.run().to_json()
+    assert doc["frames_in"] == doc["frames_out"] == 48 and doc["dropped"] == 0
+    live = doc["live"]
+    assert live["inference"]["results"] == len(started) >= 2
+    assert all(b - a >= 16 for a, b in itertools.pairwise(started))
+    assert live["sam2"]["tracked_frames"] == len(started) and live["carry"]["carried_frames"] >= 10
+
+
+def test_the_studio_opens_edgetam_through_the_registry(edgetam_dir: Path, frames: list[np.ndarray],
+                                                      ours) -> None:
+    """The studio's interactive session comes from the registry for an EdgeTAM export like for SAM 2; a
+    click on frame 0 gives the streaming tracker's frame-0 mask."""
+    from rtseg.segment.prompts import Prompt
+    from rtseg.segment.registry import ModelOptions, create_interactive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = create_interactive("sam2", ModelOptions(model_dir=str(edgetam_dir), threads=2),
+                                     lambda i: frames[i], NUM_FRAMES)
+    try:
+        assert session.model.architecture == "edgetam"
+        r = session.add_prompt(Prompt(frame=0, obj_id=1, points=POINT))
+        low, _ = ours("one_point")[0]
+        assert float(np.abs(r.low_res_logits - low).max()) <= 1e-5
+    finally:
+        session.close()
+        session.model.close()
