@@ -328,3 +328,14 @@ def test_the_browser_check_sees_a_missing_image(browser: Any, served: str, site:
     page.goto(served + "broken-image-check.html", wait_until="load")
     assert page.evaluate(BROKEN_IMAGES) == ["images/no-such.png", "index.html"]
     page.close()
+
+
+def test_the_docs_extra_is_what_the_build_needs_and_the_test_extra_has_it() -> None:
+    """``pip install -e '.[docs]'`` (the README's instruction) installs MkDocs, Material and mkdocstrings,
+    and the test extra has the same requirements, so the suite builds the site with what users install."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {req.split(">")[0].split("=")[0].strip() for req in extras["docs"]}
+    assert {"mkdocs", "mkdocs-material", "mkdocstrings-python"} <= names
+    assert set(extras["docs"]) <= set(extras["test"]), set(extras["docs"]) - set(extras["test"])

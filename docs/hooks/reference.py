@@ -150,7 +150,7 @@ def _range(field: Any) -> str:
             upper = f"≤ {m.le}"
     inner, _ = _unwrap(field.annotation)
     if inspect.isclass(inner) and issubclass(inner, enum.Enum):
-        return " \\| ".join(f'"{e.value}"' for e in inner)
+        return " | ".join(f'"{e.value}"' for e in inner)
     if lower and upper:
         return f"{lower} x {upper}"
     if lower:
@@ -243,7 +243,7 @@ def job_keys_markdown(model: type[BaseModel] | None = None) -> str:
             continue
         lines += ["| Key | Type | Default | Range / choices | Description |", "|---|---|---|---|---|"]
         for k in section.keys:
-            lines.append(f"| `{k.key}` | {_cell(k.type)} | {_code(k.default)} | {k.range} | "
+            lines.append(f"| `{k.key}` | {_cell(k.type)} | {_code(k.default)} | {_cell(k.range)} | "
                          f"{_cell(k.description)} |")
         lines.append("")
     return "\n".join(lines)
@@ -349,8 +349,9 @@ def undocumented(model: type[BaseModel] | None = None, app: Any = None,
     ``rtseg`` without a description, by name: what ``tests/test_docs.py`` lists when it fails. The
     arguments replace the job model, the Typer app and the package (for the tests' own)."""
     if package is None:
-        import rtseg as package
+        import rtseg
 
+        package = rtseg
     for section in job_sections(model):
         if section.name and not section.description:
             yield f"job section [{section.name}]"
