@@ -52,9 +52,16 @@ def convert(text: str) -> str:
     return "\n".join(out)
 
 
-class RstToMarkdown(griffe.Extension):
-    """Rewrite every docstring of the loaded package with :func:`convert`."""
+def _walk(obj: griffe.Object) -> None:
+    if obj.docstring is not None:
+        obj.docstring.value = convert(obj.docstring.value)
+    for member in obj.members.values():
+        if not member.is_alias:
+            _walk(member)  # type: ignore[arg-type]
 
-    def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
-        if obj.docstring is not None:
-            obj.docstring.value = convert(obj.docstring.value)
+
+class RstToMarkdown(griffe.Extension):
+    """Rewrite every docstring of a loaded package (the package's own included) with :func:`convert`."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        _walk(pkg)

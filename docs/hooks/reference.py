@@ -332,10 +332,13 @@ def cli_markdown() -> str:
         anchor = re.sub(r"[^a-z0-9]+", "-", title.lower())
         lines += [f"## `{title}` {{ #{anchor} }}", "", _cell(command.description), "", "```text", command.usage, "```",
                   ""]
-        if command.options:
+        if command.options and any(o.default for o in command.options):
             lines += ["| Argument / option | Default | Description |", "|---|---|---|"]
-            for o in command.options:
-                lines.append(f"| {_code(o.usage)} | {_code(o.default)} | {_cell(o.description)} |")
+            lines += [f"| {_code(o.usage)} | {_code(o.default)} | {_cell(o.description)} |" for o in command.options]
+            lines.append("")
+        elif command.options:  # every default is the job key's (see the description), none the option's own
+            lines += ["| Argument / option | Description |", "|---|---|"]
+            lines += [f"| {_code(o.usage)} | {_cell(o.description)} |" for o in command.options]
             lines.append("")
     return "\n".join(lines)
 
