@@ -99,10 +99,12 @@ def test_the_generated_references_are_on_the_built_pages(site: Path) -> None:
     jobs = (site / "reference" / "jobs" / "index.html").read_text()
     cli = (site / "reference" / "cli" / "index.html").read_text()
     api = (site / "reference" / "api" / "index.html").read_text()
-    for key in reference.job_keys():
-        assert f"<code>{key.key}</code>" in jobs, key.name
-    for command in reference.cli_commands():
+    for key in reference.job_keys():  # each key's row has the key's own anchor: jobs.md#mask.infer_every
+        assert f'<code id="{key.name}">{key.key}</code>' in jobs, key.name
+    for command in reference.cli_commands():  # cli.md#rtseg-webcam, cli.md#rtseg-webcam--vcam-format
         assert f'id="{("rtseg " + command.name).strip().replace(" ", "-")}"' in cli, command.name
+        for option in command.options:
+            assert f'id="{reference._anchor(command.name, option.name)}"' in cli, option
     import rtseg
 
     for name in rtseg.__all__:

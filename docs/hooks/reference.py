@@ -243,7 +243,7 @@ def job_keys_markdown(model: type[BaseModel] | None = None) -> str:
             continue
         lines += ["| Key | Type | Default | Range / choices | Description |", "|---|---|---|---|---|"]
         for k in section.keys:
-            lines.append(f"| `{k.key}` | {_cell(k.type)} | {_code(k.default)} | {_cell(k.range)} | "
+            lines.append(f"| `{k.key}`{{ #{k.name} }} | {_cell(k.type)} | {_code(k.default)} | {_cell(k.range)} | "
                          f"{_cell(k.description)} |")
         lines.append("")
     return "\n".join(lines)
@@ -258,6 +258,7 @@ class CliOption:
 
     command: str
     name: str
+    """The option's first long name (``--vcam-format``) or the argument's name (``input``)."""
     kind: str
     """``option`` or ``argument``."""
     usage: str
@@ -297,7 +298,16 @@ def _param_row(command: str, param: Any, ctx: Any) -> CliOption:
         shown = ""
     else:
         shown = _toml(default).strip('"')
-    return CliOption(command, param.name or "", param.param_type_name, usage, shown, _clean(param.help))
+    longs = [o for o in param.opts if o.startswith("--")]
+    name = longs[0] if longs and param.param_type_name == "option" else param.opts[0] if param.opts else ""
+    return CliOption(command, name or param.name or "", param.param_type_name, usage, shown, _clean(param.help))
+
+
+def _anchor(command: str, option: str = "") -> str:
+    """The id of a command (``rtseg-webcam``) or of its option (``rtseg-webcam--vcam-format``) or argument
+    (``rtseg-track-input``) on the CLI page."""
+    anchor = f"rtseg-{command}" if command else "rtseg"
+    return anchor + (option if option.startswith("--") else f"-{option}" if option else "")
 
 
 def cli_commands(app: Any = None) -> list[CliCommand]:
@@ -329,16 +339,18 @@ def cli_markdown() -> str:
     lines: list[str] = []
     for command in cli_commands():
         title = f"rtseg {command.name}" if command.name else "rtseg"
-        anchor = re.sub(r"[^a-z0-9]+", "-", title.lower())
+        anchor = _anchor(command.name)
         lines += [f"## `{title}` {{ #{anchor} }}", "", _cell(command.description), "", "```text", command.usage, "```",
                   ""]
         if command.options and any(o.default for o in command.options):
             lines += ["| Argument / option | Default | Description |", "|---|---|---|"]
-            lines += [f"| {_code(o.usage)} | {_code(o.default)} | {_cell(o.description)} |" for o in command.options]
+            lines += [f"| {_code(o.usage)}{{ #{_anchor(command.name, o.name)} }} | {_code(o.default)} | "
+                      f"{_cell(o.description)} |" for o in command.options]
             lines.append("")
         elif command.options:  # every default is the job key's (see the description), none the option's own
             lines += ["| Argument / option | Description |", "|---|---|"]
-            lines += [f"| {_code(o.usage)} | {_cell(o.description)} |" for o in command.options]
+            lines += [f"| {_code(o.usage)}{{ #{_anchor(command.name, o.name)} }} | {_cell(o.description)} |"
+                      for o in command.options]
             lines.append("")
     return "\n".join(lines)
 
