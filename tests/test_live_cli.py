@@ -168,7 +168,7 @@ def test_sam2_options_reach_the_spec() -> None:
     spec = webcam_spec(data)
     assert spec.model.tracks_objects and spec.model.dir == "/models/t" and spec.model.threads == 2
     [prompt] = prompts_of(spec.model)
-    assert prompt.points == [(640.0, 360.0), (10.0, 20.0)] and prompt.labels == [1, 0]
+    assert prompt.points == ((640.0, 360.0), (10.0, 20.0)) and prompt.labels == (1, 0)
     assert prompt.box == (1.0, 2.0, 30.0, 40.0) and (prompt.frame, prompt.obj_id) == (0, 1)
     assert not spec.mask.carry.enabled
     assert spec.schedule.target_fps == 24 and spec.schedule.cpu_budget == 150
@@ -181,7 +181,7 @@ def test_sam2_options_reach_the_spec() -> None:
 def test_shipped_sam2_config_is_valid() -> None:
     spec = webcam_spec(cli_data(model_dir=Path("/models/t")), ROOT / "configs" / "webcam-sam2.toml")
     assert spec.model.tracks_objects and spec.model.threads == 1 and spec.model.dir == "/models/t"
-    assert [p.labels for p in prompts_of(spec.model)] == [[1]]
+    assert [p.labels for p in prompts_of(spec.model)] == [(1,)]
     assert spec.source.path == "sample" and spec.source.realtime and spec.live
 
 

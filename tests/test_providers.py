@@ -166,4 +166,4 @@ def test_the_job_spec_carries_the_gpu_settings_to_sam2(tmp_path: Path) -> None:
                                         "fp16": True, "prompts": [{"points": [[1, 2]]}]}})
     seg = create_segmenter("sam2", model_options(spec))
     assert isinstance(seg, Sam2Segmenter)
-    assert seg.gpu == GpuOptions(trt_cache=str(tmp_path / "trt"), fp16=True)
+    assert seg.model.gpu == GpuOptions(trt_cache=str(tmp_path / "trt"), fp16=True)
