@@ -114,7 +114,8 @@ def test_click_propagate_export_equals_rtseg_track(sam2_client: TestClient, sam2
     assert pngs(out) == pngs(cli) and len(pngs(out)) == 6
     spec = c.app.state.studio.sessions[sid].export_spec("masks", str(out))  # type: ignore[attr-defined]
     assert spec.model.model_dump()["prompts"] == [
-        {"frame": 0, "object": 1, "points": [(210.0, 350.0)], "labels": [1], "box": None, "mask": None}]
+        {"frame": 0, "object": 1, "points": [(210.0, 350.0)], "labels": [1], "box": None, "mask": None,
+         "add": False}]
 
 
 @pytest.mark.slow
@@ -127,7 +128,8 @@ def test_undo_clear_and_a_second_object(sam2_client: TestClient, clip: Path) -> 
     c.post(f"/api/sessions/{sid}/click", json={**CLICK, "x": 700.0, "y": 120.0, "label": 0})
     assert not np.array_equal(overlay_alpha(c, sid, 0), one)
     assert [p.to_prompt() for p in studio.sessions[sid].export_spec("masks", "m").model.prompts] == [
-        Prompt(0, 1, points=((210, 350),)), Prompt(0, 1, points=((700, 120),), labels=(0,))]  # the export's record
+        Prompt(0, 1, points=((210, 350),)),
+        Prompt(0, 1, points=((700, 120),), labels=(0,), add=True)]  # the record: the second click adds to the first
     c.post(f"/api/sessions/{sid}/undo", json={"object": 1})
     assert np.array_equal(overlay_alpha(c, sid, 0), one)  # undo gives back the first click's mask exactly
     r = c.post(f"/api/sessions/{sid}/box", json={"frame": 0, "object": 2, "box": [400, 100, 700, 400]}).json()
