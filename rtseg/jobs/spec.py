@@ -55,7 +55,9 @@ Num = Annotated[float, BeforeValidator(_number)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # The docstring under each field is its description (pydantic's ``use_attribute_docstrings``): one
+    # source for the field's help, the JSON schema and the generated job-key reference of the docs site.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class JobKind(StrEnum):
@@ -117,21 +119,33 @@ class SourceSpec(_Strict):
     or a camera (``camera``); ``realtime`` replays ``path`` on its own clock as if it were a camera."""
 
     path: str | None = None
+    """A video file or URL (anything FFmpeg reads), a folder of images (sorted by name), ``sample`` (the
+    bundled clip) or ``synthetic[:WxH][@N]`` (generated frames)."""
     camera: Int | str | None = None
     """Camera index (0, 1, …) or device path (/dev/video2)."""
     realtime: Flag = False
+    """Replay ``path`` at its native frame rate on its own clock, as if it were a camera (live jobs)."""
     loop: Flag = True
     """Replay: restart the file at its end (a camera never ends); ``run.duration`` ends the run."""
     speed: Num = Field(1.0, gt=0, le=100)
+    """Replay: playback speed (2 plays twice as fast)."""
     width: Int | None = Field(1280, gt=0)
+    """Camera: requested width in pixels (the camera may deliver another size; unset: its own)."""
     height: Int | None = Field(720, gt=0)
+    """Camera: requested height in pixels (unset: the camera's own)."""
     fps: Num | None = Field(30.0, gt=0, le=1000)
+    """Camera: requested frame rate (unset: the camera's own)."""
     fourcc: str | None = "MJPG"
+    """Camera: requested pixel format, a four-character code such as MJPG or YUYV (unset: the camera's own)."""
     mirror: Flag = False
+    """Mirror the image left to right (the selfie view)."""
     backend: str = "auto"
     """Camera API: auto | v4l2 | dshow | msmf | avfoundation | any."""
     reconnect: Flag = True
+    """Camera: when it disappears, retry (the output repeats the last frame meanwhile); false ends the run
+    with an error."""
     retry_interval_s: Num = Field(1.0, gt=0)
+    """Camera: seconds between reconnection attempts."""
 
     @field_validator("path")
     @classmethod
@@ -158,13 +172,17 @@ class PromptSpec(_Strict):
     """
 
     frame: Int = 0
+    """The frame the prompt is on (0: the first)."""
     object: Int = 1
     """The object id, 1..255."""
     points: list[tuple[Num, Num]] = Field(default_factory=list)
+    """Clicks ``[x, y]`` in video pixels."""
     labels: list[Int] = Field(default_factory=list)
     """1 include, 0 exclude, one per point (default: all 1)."""
     box: tuple[Num, Num, Num, Num] | None = None
+    """A box ``[x0, y0, x1, y1]`` around the object, in video pixels."""
     mask: str | None = None
+    """A mask PNG of the object (its non-zero pixels), at the video's size."""
     add: Flag = False
     """The points join the object's earlier points on this frame (clicks made one after another)."""
 
@@ -186,8 +204,12 @@ class PromptSpec(_Strict):
 
 
 class ModelSpec(_Strict):
+    """Which model segments the frames and how it runs: the bundled selfie models, or SAM 2 / EdgeTAM
+    exports (with their prompts) on an ONNX Runtime provider."""
+
     name: str = "selfie"
-    """A registry name: ``rtseg devices`` lists them (selfie, selfie-square, selfie-landscape, sam2)."""
+    """A registry name: selfie, selfie-square, selfie-landscape, sam2 or rvm (``rtseg devices`` lists them with
+    what each is)."""
     file: str | None = None
     """Selfie: a model file to use instead of the bundled one (same architecture)."""
     sha256: str | None = None
@@ -263,13 +285,20 @@ class MaskSpec(_Strict):
     roi: Flag = True
     """Second model pass on a square crop around the person (tracked from the previous frame)."""
     roi_margin: Num = Field(0.15, ge=0, le=1)
+    """ROI: the crop is the box around the previous mask grown by this fraction of its size on each side."""
     redetect_every: Int = Field(15, ge=1)
+    """ROI: a full-frame pass at least every this many frames, so people entering the frame are found."""
     smoothing: str = "motion"
     """none | ema | uncertainty | motion (uncertainty-weighted, gated by image motion)."""
     smoothing_ratio: Num = Field(0.85, ge=0, le=1)
+    """uncertainty and motion smoothing: the largest weight on the previous mask, given to uncertain
+    pixels (MediaPipe's selfie graph uses 0.7)."""
     ema_weight: Num = Field(0.5, gt=0, le=1)
+    """ema smoothing: the weight of the new mask (the previous one gets the rest)."""
     motion_threshold: Num = Field(120.0, gt=0)
+    """motion smoothing: the grey-level change (0..255, blurred) at which the previous mask is ignored."""
     low: Num = Field(0.1, ge=0, lt=1)
+    """Output ramp: alpha below ``low`` → 0 (see ``high``)."""
     high: Num = Field(0.9, gt=0, le=1)
     """Output ramp: alpha below ``low`` → 0, above ``high`` → 1, linear (soft) in between."""
     refine: str = "edge"
@@ -280,6 +309,7 @@ class MaskSpec(_Strict):
     refine_eps: Num | None = Field(None, gt=0)
     """Guided-filter regularisation on 0..1 intensities (unset: 1e-4 for edge, 1e-3 for guided)."""
     refine_scale: Int = Field(4, ge=1, le=16)
+    """guided refinement: the filter runs at 1/``refine_scale`` of the frame size."""
     infer_every: Int = Field(1, ge=1, le=1000)
     """Files: run the model on every K-th frame only; optical flow moves the mask onto the frames between."""
     gate: Num | None = Field(None, ge=0, le=255)
@@ -308,7 +338,12 @@ class MaskSpec(_Strict):
 
 
 class ScheduleSpec(_Strict):
+    """When the model runs: which frames are segmented, how long a live frame waits for its own mask, and
+    the adaptive controller that holds a frame rate or a CPU budget."""
+
     policy: SchedulePolicy = SchedulePolicy.AUTO
+    """auto (every for files, newest for live input) | every (every ``mask.infer_every``-th frame, in order,
+    deterministic) | newest (the newest frame behind a flow limiter, one in flight; every frame goes on)."""
     max_wait_ms: Num | None = Field(None, ge=0, le=1000)
     """Live: how long a frame admitted to inference waits for its own mask before using the newest one
     (default: 20 ms for the selfie models, which usually make it; 0 for SAM 2, which never does)."""
@@ -319,10 +354,15 @@ class ScheduleSpec(_Strict):
     cpu_budget: Num | None = Field(None, gt=0, le=6400)
     """Live, adaptive: keep process CPU under this percent (100 = one core)."""
     adaptive_period_s: Num = Field(2.0, gt=0, le=60)
+    """Live, adaptive: seconds between the controller's measurements (and its decisions)."""
     max_interval: Int = Field(8, ge=1, le=120)
+    """Live, adaptive: the most frames per inference the controller may choose before it makes the model's
+    input smaller instead."""
 
 
 class EffectSpec(_Strict):
+    """What the mask does to the frame: blur or replace the background, cut out, tint (overlay) or nothing."""
+
     kind: EffectKind | None = None
     """blur | replace | cutout | overlay | none; default from the command (track: overlay, webcam: blur)."""
     strength: Num = Field(25.0, ge=0, le=200)
@@ -334,7 +374,9 @@ class EffectSpec(_Strict):
     halo_free: Flag = True
     """Weight the person out of the background blur so it does not smear into it."""
     overlay_colour: str = "#00ff00"
+    """overlay: the tint colour, #RRGGBB."""
     overlay_opacity: Num = Field(0.5, ge=0, le=1)
+    """overlay: how much the tint covers the segmented pixels (0: not at all, 1: solid)."""
     invert: Flag = False
     """Apply the effect to the object instead of the background (``track --effect blur-object``)."""
     fail_closed_ms: Num | None = Field(None, gt=0)
@@ -363,12 +405,20 @@ class EffectSpec(_Strict):
 
 
 class OutputSpec(_Strict):
+    """One output, a ``[[outputs]]`` table (a job has one or more): files for a file job; a virtual camera,
+    preview window, recording or nothing (null) for a live job."""
+
     kind: OutputKind
+    """Files: video | images | masks | rle | logits (rle and logits need a model that tracks objects).
+    Live: vcam | preview | record | video | null."""
     path: str | None = None
+    """The file or folder written; every kind but vcam, preview and null needs one."""
     vcam_device: str | None = None
+    """vcam: the virtual camera device, e.g. /dev/video10 (unset: the backend's first)."""
     vcam_backend: str | None = None
+    """vcam: v4l2loopback | obs | unitycapture (unset: the first that works)."""
     vcam_format: str = "auto"
-    """auto | rgb | bgr | i420"""
+    """vcam: the pixel format sent to the virtual camera: auto | rgb | bgr | i420."""
 
     def model_post_init(self, context: Any) -> None:
         needs_path = self.kind not in (OutputKind.VCAM, OutputKind.PREVIEW, OutputKind.NULL)
@@ -377,15 +427,24 @@ class OutputSpec(_Strict):
 
 
 class EncoderSpec(_Strict):
+    """How video outputs are encoded (FFmpeg, through PyAV)."""
+
     codec: str | None = None
     """Video codec; default by output name (H.264 for .mp4/.mkv/.mov, VP9 for .webm, ProRes 4444 for cutout .mov)."""
     crf: Int | None = Field(None, ge=0, le=63)
+    """Constant rate factor: lower is better quality and bigger files (x264 0..51, VP9 0..63; unset: the
+    codec's default)."""
     preset: str | None = None
+    """Encoder speed preset (x264: ultrafast … veryslow; unset: the codec's default)."""
 
 
 class RunSpec(_Strict):
+    """How the job runs: progress and status lines, statistics, buffering, threads and duration."""
+
     progress: Flag = True
+    """Files: a progress bar with fps and ETA on stderr."""
     stats_json: str | None = None
+    """Write the run's statistics (fps, latency, drops, CPU) to this JSON file."""
     queue_size: Int | None = Field(None, ge=1, le=256)
     """Frames buffered between stages (default: 4 on files, 2 live)."""
     duration: Num | None = Field(None, gt=0)
@@ -393,9 +452,11 @@ class RunSpec(_Strict):
     status: Flag = True
     """Live: a one-line status on stderr every ``status_interval`` seconds."""
     status_interval: Num = Field(2.0, gt=0)
+    """Live: seconds between status lines."""
     cv_threads: Int | None = Field(None, ge=0, le=64)
     """``cv2.setNumThreads`` for the run (default: 1 live, where the stages already run in parallel)."""
     debug: Flag = False
+    """Errors with their traceback (default: one line)."""
 
 
 DEFAULT_EFFECT = {JobKind.BLUR: EffectKind.BLUR, JobKind.REPLACE: EffectKind.REPLACE,
@@ -408,6 +469,8 @@ class JobSpec(_Strict):
     which outputs, and how to run. See ``configs/`` for one preset of every kind."""
 
     command: JobKind
+    """What the job does: blur, replace, cutout, overlay or segment a file; webcam (live input); track
+    (SAM 2 objects in a file). It sets the default effect and which outputs are allowed."""
     source: SourceSpec = Field(default_factory=SourceSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     mask: MaskSpec = Field(default_factory=MaskSpec)

@@ -136,6 +136,11 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
 
 
 def model_names() -> list[str]:
+    """The names ``open_segmenter``, ``--model`` and ``[model] name`` accept, in the registry's order.
+
+    >>> model_names()[:2]
+    ['selfie', 'selfie-square']
+    """
     return list(MODELS)
 
 
