@@ -17,11 +17,13 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -57,7 +59,7 @@ def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
         pytest.fail("mkdocs is missing: pip install -e '.[docs]' (the test extra includes it)")
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
                           cwd=config.parent, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def test_the_generated_references_are_on_the_built_pages(site: Path) -> None:
     for command in reference.cli_commands():  # cli.md#rtseg-webcam, cli.md#rtseg-webcam--vcam-format
         assert f'id="{("rtseg " + command.name).strip().replace(" ", "-")}"' in cli, command.name
         for option in command.options:
-            assert f'id="{reference._anchor(command.name, option.name)}"' in cli, option
+            assert f'id="{reference.cli_anchor(command.name, option.name)}"' in cli, option
     import rtseg
 
     for name in rtseg.__all__:
@@ -179,6 +181,7 @@ def test_a_missing_description_is_reported_by_name() -> None:
 
     package = ModuleType("pkg")
     package.__all__ = ["described", "bare"]  # type: ignore[attr-defined]
+
     def described() -> None:
         """Described."""
 
@@ -223,6 +226,7 @@ def test_the_cli_reference_lists_what_help_lists(capsys: pytest.CaptureFixture[s
     from rtseg.cli import main
 
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() replaces it: restored after
     commands = reference.cli_commands()
     main(["--help"])
     listed = [line.split()[0] for line in capsys.readouterr().out.split("Commands:")[1].splitlines()

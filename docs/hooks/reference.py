@@ -5,8 +5,14 @@ An MkDocs hook (``hooks:`` in mkdocs.yml): at build time :func:`on_page_markdown
 comments ``<!-- rtseg:job-keys -->`` and ``<!-- rtseg:cli -->`` in a page with the tables, so the
 reference pages are the code's own descriptions (``Field`` descriptions and attribute docstrings in
 ``rtseg/jobs/spec.py``, Typer ``help=`` and command docstrings) and cannot drift from it. A page that
-should hold a table and lost its marker fails the build. ``tests/test_docs.py`` imports this module to
-check that every row has a description.
+should hold a table and lost its marker fails the build. Every key and option has its own anchor
+(``reference/jobs.md#mask.infer_every``, ``reference/cli.md#rtseg-webcam--vcam-format``), so guides can
+link to it and ``mkdocs build --strict`` checks those links. ``tests/test_docs.py`` imports this module
+to check that every row has a description.
+
+A hook rather than mkdocs-gen-files: the reference pages stay ordinary files in ``docs/`` (their prose
+is written there, the tables are filled in), nothing but MkDocs itself is needed, and this module is a
+plain importable file for the tests.
 """
 
 from __future__ import annotations
@@ -303,7 +309,7 @@ def _param_row(command: str, param: Any, ctx: Any) -> CliOption:
     return CliOption(command, name or param.name or "", param.param_type_name, usage, shown, _clean(param.help))
 
 
-def _anchor(command: str, option: str = "") -> str:
+def cli_anchor(command: str, option: str = "") -> str:
     """The id of a command (``rtseg-webcam``) or of its option (``rtseg-webcam--vcam-format``) or argument
     (``rtseg-track-input``) on the CLI page."""
     anchor = f"rtseg-{command}" if command else "rtseg"
@@ -339,17 +345,17 @@ def cli_markdown() -> str:
     lines: list[str] = []
     for command in cli_commands():
         title = f"rtseg {command.name}" if command.name else "rtseg"
-        anchor = _anchor(command.name)
+        anchor = cli_anchor(command.name)
         lines += [f"## `{title}` {{ #{anchor} }}", "", _cell(command.description), "", "```text", command.usage, "```",
                   ""]
         if command.options and any(o.default for o in command.options):
             lines += ["| Argument / option | Default | Description |", "|---|---|---|"]
-            lines += [f"| {_code(o.usage)}{{ #{_anchor(command.name, o.name)} }} | {_code(o.default)} | "
+            lines += [f"| {_code(o.usage)}{{ #{cli_anchor(command.name, o.name)} }} | {_code(o.default)} | "
                       f"{_cell(o.description)} |" for o in command.options]
             lines.append("")
         elif command.options:  # every default is the job key's (see the description), none the option's own
             lines += ["| Argument / option | Description |", "|---|---|"]
-            lines += [f"| {_code(o.usage)}{{ #{_anchor(command.name, o.name)} }} | {_cell(o.description)} |"
+            lines += [f"| {_code(o.usage)}{{ #{cli_anchor(command.name, o.name)} }} | {_cell(o.description)} |"
                       for o in command.options]
             lines.append("")
     return "\n".join(lines)
