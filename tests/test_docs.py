@@ -248,6 +248,16 @@ def doc_pages_with_examples() -> list[Path]:
     return [p for p in sorted(DOCS.rglob("*.md")) if examples.python_examples(p)]
 
 
+def test_every_example_in_the_docs_is_one_the_runner_runs() -> None:
+    """A ``>>>`` line outside a ```python block (```pycon, a plain fence, an indented block) would never
+    run: each page's ``>>>`` lines are all in the blocks ``scripts/readme_examples.py`` picks."""
+    assert doc_pages_with_examples(), "the docs have no examples: the test below would check nothing"
+    for page in sorted(DOCS.rglob("*.md")):
+        everywhere = sum(line.lstrip().startswith(">>>") for line in page.read_text().splitlines())
+        run = sum(line.lstrip().startswith(">>>") for b in examples.python_examples(page) for line in b.splitlines())
+        assert everywhere == run, f"{page.relative_to(ROOT)}: {everywhere - run} >>> lines outside ```python blocks"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", doc_pages_with_examples(), ids=lambda p: str(p.relative_to(DOCS)))
 def test_docs_python_examples_run(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
