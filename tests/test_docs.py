@@ -205,6 +205,13 @@ def test_job_key_rows_have_type_default_range_and_choices() -> None:
     assert rows["effect.backgrounds"].type == "list of text" and rows["effect.backgrounds"].default == "[]"
     assert '"newest"' in rows["schedule.policy"].range and rows["schedule.policy"].default == '"auto"'
     assert rows["command"].default == "required" and '"webcam"' in rows["command"].range
+    # text keys checked by a validator: their choices come from its error message, so a change there shows here
+    assert rows["mask.smoothing"].range == '"none" | "ema" | "uncertainty" | "motion"'
+    assert '"guided"' in rows["mask.refine"].range and '"litert"' in rows["model.runtime"].range
+    assert '"cuda"' in rows["model.provider"].range
+    from rtseg import model_names
+
+    assert rows["model.name"].range == " | ".join(f'"{n}"' for n in model_names())
     sections = {s.heading for s in reference.job_sections()}
     assert {"[source]", "[mask.carry]", "[[outputs]]", "[[model.prompts]]", "[run]"} <= sections
     from rtseg.jobs.spec import JobSpec

@@ -142,8 +142,28 @@ def _default(field: Any) -> str:
     return _toml(field.default)
 
 
-def _range(field: Any) -> str:
-    """``0 ≤ x ≤ 1``, ``> 0`` from the field's constraints; the choices of an enum type."""
+_PROBE = "\x00"
+_ONE_OF = re.compile(r"expected one of:? (.+?)(?:, got .*)?$")
+
+
+def _validated_choices(model: type[BaseModel], key: str) -> list[str]:
+    """The choices of a text key that a validator checks against an enum or a registry (``mask.smoothing``,
+    ``model.name``): the names its own error lists for a value no key accepts."""
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate({key: _PROBE})
+    except ValidationError as exc:
+        for err in exc.errors():
+            found = _ONE_OF.search(str(err["msg"])) if err["loc"][:1] == (key,) else None
+            if found:
+                return [c.strip() for c in found.group(1).split(",")]
+    return []
+
+
+def _range(field: Any, model: type[BaseModel] | None = None, key: str = "") -> str:
+    """``0 ≤ x ≤ 1``, ``> 0`` from the field's constraints; the choices of an enum type, or of a text key
+    whose validator names them."""
     lower = upper = ""
     for m in field.metadata:
         if isinstance(m, annotated_types.Gt):
@@ -157,6 +177,10 @@ def _range(field: Any) -> str:
     inner, _ = _unwrap(field.annotation)
     if inspect.isclass(inner) and issubclass(inner, enum.Enum):
         return " | ".join(f'"{e.value}"' for e in inner)
+    if inner is str and model is not None:
+        choices = _validated_choices(model, key)
+        if choices:
+            return " | ".join(f'"{c}"' for c in choices)
     if lower and upper:
         return f"{lower} x {upper}"
     if lower:
@@ -193,7 +217,7 @@ def job_sections(model: type[BaseModel] | None = None) -> list[JobSection]:
             if sub is not None:
                 subs.append((sub, f"{name}.{key}" if name else key, sub_array, field))
                 continue
-            keys.append(JobKey(name, key, type_name(field.annotation), _default(field), _range(field),
+            keys.append(JobKey(name, key, type_name(field.annotation), _default(field), _range(field, m, key),
                                _clean(field.description)))
         doc = m.__doc__ if m.__doc__ and m.__doc__ != inspect.getdoc(BaseModel) else ""
         out.append(JobSection(name, array, _paragraphs(doc), keys))

@@ -208,8 +208,7 @@ class ModelSpec(_Strict):
     exports (with their prompts) on an ONNX Runtime provider."""
 
     name: str = "selfie"
-    """A registry name: selfie, selfie-square, selfie-landscape, sam2 or rvm (``rtseg devices`` lists them with
-    what each is)."""
+    """A model of the registry (``rtseg devices`` lists them with what each is)."""
     file: str | None = None
     """Selfie: a model file to use instead of the bundled one (same architecture)."""
     sha256: str | None = None
