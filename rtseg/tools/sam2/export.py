@@ -156,11 +156,12 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
     import torch
     import torch.nn.functional as F
 
-    from rtseg.tools.sam2 import edgetam
-    from rtseg.tools.sam2.edgetam import keep_input
+    from rtseg.tools.sam2.edgetam import is_edgetam, keep_input, memory_tokens
     from rtseg.tools.sam2.fused import can_fold_high_res, image_encoder_forward
 
     folded = image_encoder_forward(model) if fused and can_fold_high_res(model) else None
+    perceiver = is_edgetam(model)  # EdgeTAM: each memory frame compressed to `tokens` latents
+    tokens = memory_tokens(model)
 
     class ImageEncoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -209,6 +210,10 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
             return masks, iou, obj_ptr, obj_score
 
     class MemoryEncoder(torch.nn.Module):
+        """``_encode_new_memory`` from the low-res logits: mask for memory, memory encoder, no-object
+        spatial embedding and, for EdgeTAM, the spatial perceiver: ``(B, mem_dim, e, e)`` or
+        ``(B, mem_dim, T)`` tokens, which the tracker reads alike."""
+
         def __init__(self) -> None:
             super().__init__()
             self.model = model
@@ -227,13 +232,17 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
                 mask = mask * m.sigmoid_scale_for_mem_enc
             if m.sigmoid_bias_for_mem_enc != 0.0:
                 mask = mask + m.sigmoid_bias_for_mem_enc
-            feats = m.memory_encoder(vision_features, mask, skip_mask_sigmoid=True)["vision_features"]
+            out = m.memory_encoder(vision_features, mask, skip_mask_sigmoid=True)
+            feats = out["vision_features"]
             if m.no_obj_embed_spatial is not None:
                 absent = 1 - (object_score_logits > 0).float()
                 feats = feats + absent[..., None, None] * m.no_obj_embed_spatial[..., None, None]
-            else:  # SAM 2.0
+            else:  # SAM 2.0, EdgeTAM
                 feats = feats + keep_input(object_score_logits)
-            return feats
+            if not perceiver:
+                return feats
+            latents, _ = m.spatial_perceiver(feats, out["vision_pos_enc"][0])  # (B, T, mem_dim)
+            return latents.permute(0, 2, 1)
 
     class MemoryAttention(torch.nn.Module):
         def __init__(self) -> None:
@@ -248,24 +257,22 @@ def _wrappers(model: Any, fused: bool = False) -> dict[str, torch.nn.Module]:
             memory_pos: torch.Tensor,
             num_obj_ptr_tokens: torch.Tensor,
         ) -> torch.Tensor:
+            frames: dict[str, torch.Tensor] = {}
+            if perceiver:  # RoPEAttentionv2 rotates each memory frame's 2-D latents: how many frames there are
+                frames["num_spatial_mem"] = torch.div(memory.shape[0] - num_obj_ptr_tokens, tokens,
+                                                      rounding_mode="floor")
             out = self.model.memory_attention(
                 curr=[current_features],
                 curr_pos=[current_pos],
                 memory=memory,
                 memory_pos=memory_pos,
                 num_obj_ptr_tokens=num_obj_ptr_tokens,
+                **frames,
             )
             _hw, b, c = out.shape
             side = self.model.image_size // self.model.backbone_stride
             return out.permute(1, 2, 0).reshape(b, c, side, side)
 
-    if edgetam.is_edgetam(model):  # the perceiver inside the memory encoder; RoPEAttentionv2's frame count
-        return {
-            "image_encoder": ImageEncoder().eval(),
-            "mask_decoder": MaskDecoder().eval(),
-            "memory_encoder": edgetam.memory_encoder_module(model),
-            "memory_attention": edgetam.memory_attention_module(model),
-        }
     return {
         "image_encoder": ImageEncoder().eval(),
         "mask_decoder": MaskDecoder().eval(),

@@ -108,6 +108,24 @@ def _rotate_bld(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.T
     return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(b, n_tok, c)
 
 
+def _project(self: Any, q: torch.Tensor, k: torch.Tensor,
+             v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """q/k/v projections of a SAM 2 attention module; for a one-head attention whose values are
+    narrower than the attention, the value projection waits until after attending (``late_v``)."""
+    late_v = bool(self.num_heads == 1 and v.shape[-1] < self.v_proj.out_features)
+    return self.q_proj(q), self.k_proj(k), v if late_v else self.v_proj(v), late_v
+
+
+def _attend(self: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, late_v: bool) -> torch.Tensor:
+    """Attention (plain matmuls for one head, ORT's fused op for more), the late value projection if
+    any, and the output projection."""
+    heads = self.num_heads
+    out = single_head_attention(q, k, v) if heads == 1 else fused_mha(q, k, v, heads)
+    if late_v:
+        out = self.v_proj(out)
+    return self.out_proj(out)
+
+
 def fused_rope_forward(
     self: Any,
     q: torch.Tensor,
@@ -119,11 +137,7 @@ def fused_rope_forward(
     cross-attention whose values are narrower than the attention, the value projection moved
     after the attention (see the module docstring)."""
     heads = self.num_heads
-    q = self.q_proj(q)
-    k = self.k_proj(k)
-    late_v = heads == 1 and v.shape[-1] < self.v_proj.out_features
-    if not late_v:
-        v = self.v_proj(v)
+    q, k, v, late_v = _project(self, q, k, v)
 
     n_q = q.shape[-2]
     side = math.isqrt(int(n_q))
@@ -141,10 +155,7 @@ def fused_rope_forward(
         cos_k, sin_k = cos, sin
     k = torch.cat([_rotate_bld(k_rope, heads, cos_k, sin_k), k_rest], dim=-2)
 
-    out = single_head_attention(q, k, v) if heads == 1 else fused_mha(q, k, v, heads)
-    if late_v:
-        out = self.v_proj(out)
-    return self.out_proj(out)
+    return _attend(self, q, k, v, late_v)
 
 
 def fused_rope_v2_forward(
@@ -159,11 +170,7 @@ def fused_rope_v2_forward(
     (:func:`~rtseg.tools.sam2.rope.rotate_memory_keys`), one-head attention as plain matmuls and,
     for narrower values, the value projection after attending."""
     heads = self.num_heads
-    q = self.q_proj(q)
-    k = self.k_proj(k)
-    late_v = heads == 1 and v.shape[-1] < self.v_proj.out_features
-    if not late_v:
-        v = self.v_proj(v)
+    q, k, v, late_v = _project(self, q, k, v)
     cos_q, sin_q, cos_k, sin_k = v2_rope_tables(self)
     q = _rotate_bld(q, heads, cos_q, sin_q)
 
@@ -171,10 +178,7 @@ def fused_rope_v2_forward(
         return _rotate_heads(x, heads, cos, sin)
 
     k = rotate_memory_keys(k, cos_k, sin_k, num_k_exclude_rope, rope_k_repeat, rotate)
-    out = single_head_attention(q, k, v) if heads == 1 else fused_mha(q, k, v, heads)
-    if late_v:
-        out = self.v_proj(out)
-    return self.out_proj(out)
+    return _attend(self, q, k, v, late_v)
 
 
 def _rotate_heads(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
