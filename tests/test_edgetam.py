@@ -396,7 +396,7 @@ def test_fp16_export_loads_and_tracks(tmp_path_factory: pytest.TempPathFactory, 
 
 
 def test_edgetam_is_refused_by_metas_sam2_and_sam2_by_edgetams(tmp_path: Path) -> None:
-    pytest.importorskip("sam2")  # this process's sam2 is Meta's (the export extra)
+    import sam2  # noqa: F401  this process's sam2 is Meta's (the export extra): missing, the test fails
     out = tmp_path / "never"
     proc = subprocess.run([sys.executable, "-c", RUN_CLI, "export-sam2", "--variant", "edgetam",
                            "--random-weights", "0", "--out", str(out)], capture_output=True, text=True, timeout=300)
