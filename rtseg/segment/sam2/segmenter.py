@@ -175,9 +175,7 @@ class Sam2Segmenter:
         h, w = target.height, target.width
         prompted = False
         for prompt in self._start_prompts:
-            prompt = prompt.on_frame(target.index)
-            prompt.check_frame(w, h)
-            state.add_prompt(prompt)
+            state.add_prompt(prompt.on_frame(target.index))  # checked against the frame by the state
             prompted = True
         self._start_prompts = []
         if clicks:
