@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ from rtseg.batching.executors import (
 from rtseg.batching.items import ItemTask, discover, load_job, plan
 from rtseg.batching.worker import FAILED, NOT_RUN, OK, SKIPPED, ReportRow, read_record
 from rtseg.errors import ConfigError
+from rtseg.interrupts import handled
 from rtseg.jobs.spec import JobSpec
 
 EXECUTORS = ("local", "ray")
@@ -155,15 +154,8 @@ def interrupts(control: Control, display: Display) -> Iterator[list[int]]:
             control.aborting.set()
             display.message("aborting running items; their partial outputs are removed")
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, handler)
-    try:
+    with handled(handler):
         yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def write_report(path: Path, rows: list[ReportRow]) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from rtseg import interrupts
 from rtseg.errors import ConfigError, RtsegError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph import RunStats
@@ -226,10 +226,6 @@ def fail(exc: BaseException, debug: bool) -> typer.Exit:
     return typer.Exit(3)
 
 
-SIGNAL_EXIT: dict[int, int] = {int(signal.SIGINT): 130, int(signal.SIGTERM): 143, int(signal.SIGHUP): 129}
-"""Exit codes after a signal (128 + its number), as shells report them."""
-
-
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[list[int]]:
     """SIGTERM and SIGHUP (``timeout``, systemd, Docker, a closed terminal) end a job like Ctrl-C.
@@ -243,15 +239,8 @@ def signals_as_interrupts() -> Iterator[list[int]]:
         received.append(signum)
         raise KeyboardInterrupt
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in SIGNAL_EXIT:
-            previous[sig] = signal.signal(sig, handler)
-    try:
+    with interrupts.handled(handler):
         yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def setup_logging() -> None:
@@ -300,7 +289,7 @@ def execute(make_spec: Any, debug: bool = False) -> RunStats:
                 signum = received[-1] if received else int(signal.SIGINT)
                 name = signal.Signals(signum).name
                 err_console.print(f"interrupted ({name}); no output written", highlight=False, markup=False)
-                raise typer.Exit(SIGNAL_EXIT.get(signum, 130)) from None
+                raise typer.Exit(interrupts.SIGNAL_EXIT.get(signum, 130)) from None
             finally:
                 if progress is not None:
                     progress.stop()

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from rtseg import interrupts
 from rtseg.errors import ConfigError, SinkError
 from rtseg.version import __version__
 
@@ -310,9 +311,10 @@ class AtomicDir:
         check_replaceable(self.target, self.what)
         _clean_once(parent)
         try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}{os.getpid()}-", dir=parent))
+            with interrupts.deferred():  # made and recorded as one step: a Ctrl-C between them would leak it
+                self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}{os.getpid()}-", dir=parent))
             os.chmod(self.tmp, 0o777 & ~_umask())
-        except BaseException:  # e.g. Ctrl-C right now: the stage's close() will not run, so clean up here
+        except BaseException:  # e.g. Ctrl-C right now: the stage's close() may not run, so clean up here
             self.discard()
             raise
         return self.tmp
@@ -329,16 +331,19 @@ class AtomicDir:
             check_replaceable(target, self.what)
             # Move the old folder aside under a partial name, put the new one in place, then delete
             # what rtseg wrote in the old one: at every moment the target is the old folder, the new
-            # one, or (for the instant between two renames) absent; never a mix.
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL}{os.getpid()}-old-", dir=target.parent))
-            os.replace(target, old)  # a folder may be renamed over an empty one
-            os.replace(self.tmp, target)
-            left = _remove_written(old)
-            if left:  # files that appeared in the instant between the check and the swap: kept, visibly
-                kept = target.with_name(f"{target.name}.rtseg-kept-{time.strftime('%Y%m%d-%H%M%S')}")
-                os.replace(old, kept)
-                log.warning("%s held files rtseg did not write (%s); they are kept in %s", target,
-                            ", ".join(left[:3]), kept)
+            # one, or (for the instant between two renames) absent; never a mix. A Ctrl-C waits for
+            # the swap to end, so it never leaves the target absent or the old folder half-deleted.
+            with interrupts.deferred():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL}{os.getpid()}-old-", dir=target.parent))
+                os.replace(target, old)  # a folder may be renamed over an empty one
+                os.replace(self.tmp, target)
+                self.tmp = None
+                left = _remove_written(old)
+                if left:  # files that appeared in the instant between the check and the swap: kept, visibly
+                    kept = target.with_name(f"{target.name}.rtseg-kept-{time.strftime('%Y%m%d-%H%M%S')}")
+                    os.replace(old, kept)
+                    log.warning("%s held files rtseg did not write (%s); they are kept in %s", target,
+                                ", ".join(left[:3]), kept)
         else:
             os.replace(self.tmp, target)
         self.tmp = None

@@ -9,11 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 
+from rtseg import interrupts
+from rtseg.sinks.atomic import AtomicDir
 from tests.faults.conftest import rtseg
 
 pytestmark = pytest.mark.slow
@@ -94,3 +98,51 @@ def test_after_a_sigkill_the_next_run_removes_the_dead_writers_partials(tmp_path
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([keep.name, "s.mp4"])
     finally:
         alive.kill()
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Every stop signal raises KeyboardInterrupt in this (the main) thread, as in an rtseg command."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with interrupts.handled(handler):
+        yield
+
+
+def test_a_ctrl_c_the_instant_a_partial_folder_is_made_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ctrl_c_raises: None) -> None:
+    real_mkdir = os.mkdir
+
+    def mkdir_then_ctrl_c(path: Any, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(path, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # lands at the next bytecode: the folder exists, unrecorded
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_ctrl_c)
+    folder = AtomicDir(tmp_path / "m")
+    with pytest.raises(KeyboardInterrupt):
+        folder.open()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_between_the_two_renames_of_a_swap_waits_for_the_swap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ctrl_c_raises: None) -> None:
+    target = tmp_path / "m"
+    for content in (b"old", b"new"):
+        folder = AtomicDir(target)
+        (folder.open() / "00000.png").write_bytes(content)
+        if content == b"old":
+            folder.commit()
+    real_replace = os.replace
+
+    def replace_then_ctrl_c(src: Any, dst: Any) -> None:
+        real_replace(src, dst)
+        if Path(dst).name != "m":  # the old folder is aside, the new one not yet in place
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        folder.commit()
+    folder.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert (target / "00000.png").read_bytes() == b"new"
