@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,13 +20,49 @@ def test_import_contracts_hold() -> None:
     assert "3 kept, 0 broken" in result.stdout
 
 
-def test_stage_packages_do_not_import_live_controls_or_jobs() -> None:
-    """The contract above, spelled out for the cases DESIGN.md names: sources and sinks know no controls."""
-    for package in ("sources", "segment", "temporal", "effects", "sinks", "graph"):
-        for path in (ROOT / "rtseg" / package).rglob("*.py"):
-            text = path.read_text()
-            for upper in ("rtseg.controls", "rtseg.jobs", "rtseg.api", "rtseg.cli"):
-                assert upper not in text, f"{path.relative_to(ROOT)} mentions {upper}"
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    """rtseg's import graph as import-linter sees it (every import statement, also those inside functions)."""
+    return grimp.build_graph("rtseg", include_external_packages=True, cache_dir=None)
+
+
+STAGES = ("rtseg.sources", "rtseg.segment", "rtseg.temporal", "rtseg.effects", "rtseg.sinks", "rtseg.graph")
+ABOVE_STAGES = ("rtseg.controls", "rtseg.jobs", "rtseg.api", "rtseg.cli", "rtseg.bench", "rtseg.studio")
+
+
+def test_the_graph_sees_the_downward_imports(graph: grimp.ImportGraph) -> None:
+    """The questions below are asked of a real graph: the jobs do reach every stage package."""
+    for stage in STAGES:
+        assert graph.chain_exists("rtseg.jobs", stage, as_packages=True), stage
+
+
+def test_stage_packages_do_not_import_live_controls_jobs_or_entry_points(graph: grimp.ImportGraph) -> None:
+    """Sources, models, effects and sinks know nothing of live controls, jobs or the CLI, even indirectly."""
+    for stage in STAGES:
+        for upper in ABOVE_STAGES:
+            chain = graph.find_shortest_chain(stage, upper, as_packages=True)
+            assert chain is None, " -> ".join(chain or ())
+
+
+def test_the_cli_reaches_every_command_and_nothing_reaches_back(graph: grimp.ImportGraph) -> None:
+    """Commands are imported by import statements (visible to the contract), and the packages they run
+    (benchmarks included) never import the CLI back."""
+    commands = sorted(m for m in graph.find_children("rtseg.cli"))
+    assert len(commands) >= 6
+    for module in commands:
+        assert graph.chain_exists("rtseg.cli", module), module
+    for package in ("rtseg.bench", "rtseg.batching", "rtseg.studio", "rtseg.tools", "rtseg.api", "rtseg.jobs"):
+        chain = graph.find_shortest_chain(package, "rtseg.cli", as_packages=True)
+        assert chain is None, " -> ".join(chain or ())
+
+
+def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
+    """No package of rtseg imports, through any chain, a package that imports it back."""
+    packages = sorted(graph.find_children("rtseg"))
+    for a in packages:
+        for b in packages:
+            if a < b and graph.chain_exists(a, b, as_packages=True):
+                assert not graph.chain_exists(b, a, as_packages=True), f"{a} and {b} import each other"
 
 
 def test_run_time_code_importing_torch_breaks_the_contract(tmp_path: Path) -> None:
