@@ -15,6 +15,8 @@ SHA256 = {
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read ``chunk`` bytes at a time (the one file hash of rtseg: bundled models,
+    SAM 2 manifests and their export, the RVM import)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

@@ -8,7 +8,6 @@ Needs numpy only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import warnings
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rtseg.errors import ChecksumError, ModelError
+from rtseg.segment.models import sha256_file
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "rtseg-sam2/1"
@@ -44,14 +44,6 @@ class RandomWeightsWarning(UserWarning):
 
 _warned_random_dirs: set[Path] = set()
 _warned_lock = threading.Lock()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +87,7 @@ class Sam2Model:
             if not path.is_file():
                 raise ModelError(f"model directory {root} is missing {entry['file']} ({name})")
             if verify:
-                actual = _sha256(path)
+                actual = sha256_file(path)
                 if actual != entry["sha256"]:
                     raise ChecksumError(
                         f"checksum mismatch for {path}: sha256 {actual} != {entry['sha256']} "

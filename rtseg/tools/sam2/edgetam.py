@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtseg.errors import ConfigError, ModelError
+from rtseg.tools.sam2.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -106,13 +107,7 @@ def build_edgetam(
             f"attention's RoPE grids and the perceiver's windows are built for 64x64 features), got {image_size}"
         )
     if checkpoint is not None:
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ModelError(f"cannot read checkpoint {checkpoint}: {exc}") from exc
-        if not isinstance(state, dict) or "model" not in state:
-            raise ModelError(f"{checkpoint} is not an EdgeTAM checkpoint: expected a dict with key 'model'")
-        if not any(k.startswith("spatial_perceiver.") for k in state["model"]):
+        if not any(k.startswith("spatial_perceiver.") for k in load_checkpoint(checkpoint, "an EdgeTAM")):
             raise ModelError(f"{checkpoint} is not an EdgeTAM checkpoint: it has no spatial perceiver "
                              "(a SAM 2 checkpoint? export it with --variant tiny/small/base_plus/large)")
         try:

@@ -31,7 +31,6 @@ PosixPath('models/sam2-tiny')
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import warnings
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rtseg.errors import ConfigError, ModelError
+from rtseg.segment.models import sha256_file
 from rtseg.segment.sam2.manifest import (
     CONSTANTS_FILE,
     GRAPH_FILES,
@@ -48,6 +48,7 @@ from rtseg.segment.sam2.manifest import (
     MANIFEST_FORMAT,
     VARIANTS,
 )
+from rtseg.tools.sam2.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -55,15 +56,6 @@ if TYPE_CHECKING:
 OPSET = 17
 MS_OPSET = 1
 FUSED_GRAPHS = ("image_encoder",)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def config_for(variant: str, generation: str) -> str:
@@ -124,13 +116,7 @@ def build_model(
     from sam2.build_sam import build_sam2_video_predictor
 
     if checkpoint is not None:
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ModelError(f"cannot read checkpoint {checkpoint}: {exc}") from exc
-        if not isinstance(state, dict) or "model" not in state:
-            raise ModelError(f"{checkpoint} is not a SAM 2 checkpoint: expected a dict with key 'model'")
-        generation = _detect_generation(state["model"])
+        generation = _detect_generation(load_checkpoint(checkpoint, "a SAM 2"))
         config = config_for(variant, generation)
         try:
             model = build_sam2_video_predictor(
