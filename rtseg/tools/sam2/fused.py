@@ -38,7 +38,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rtseg.tools.sam2.rope import axial_rope_tables, real_rope, rope_v2_class, rotate_memory_keys, v2_rope_tables
+from rtseg.tools.sam2.rope import (
+    axial_rope_tables,
+    real_rope,
+    rope_v2_class,
+    rotate_axial_keys,
+    rotate_memory_keys,
+    v2_rope_tables,
+)
 
 MS_DOMAIN = "com.microsoft"
 """ONNX Runtime's contrib-op domain (the fused MultiHeadAttention)."""
@@ -144,17 +151,10 @@ def fused_rope_forward(
     cos, sin = axial_rope_tables(self, side)
     q = _rotate_bld(q, heads, cos, sin)
 
-    n_k = k.shape[-2]
-    num_rope = n_k - num_k_exclude_rope
-    k_rope = k[:, :num_rope]
-    k_rest = k[:, num_rope:]
-    if self.rope_k_repeat:
-        idx = torch.arange(k_rope.shape[-2]) % n_q
-        cos_k, sin_k = cos.index_select(0, idx), sin.index_select(0, idx)
-    else:
-        cos_k, sin_k = cos, sin
-    k = torch.cat([_rotate_bld(k_rope, heads, cos_k, sin_k), k_rest], dim=-2)
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        return _rotate_bld(x, heads, cos, sin)
 
+    k = rotate_axial_keys(k, cos, sin, self.rope_k_repeat, num_k_exclude_rope, rotate)
     return _attend(self, q, k, v, late_v)
 
 

@@ -66,19 +66,33 @@ def real_rope_forward(
     cos, sin = axial_rope_tables(self, side)
     q = _rotate(q, cos, sin)
 
-    n_k = k.shape[-2]
-    num_rope = n_k - num_k_exclude_rope
-    k_rope = k[:, :, :num_rope]
-    k_rest = k[:, :, num_rope:]
-    if self.rope_k_repeat:
-        idx = torch.arange(k_rope.shape[-2]) % n_q
-        cos_k, sin_k = cos.index_select(0, idx), sin.index_select(0, idx)
-    else:
-        cos_k, sin_k = cos, sin
-    k = torch.cat([_rotate(k_rope, cos_k, sin_k), k_rest], dim=-2)
+    k = rotate_axial_keys(k, cos, sin, self.rope_k_repeat, num_k_exclude_rope, _rotate)
 
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0)
     return self.out_proj(self._recombine_heads(out))
+
+
+def rotate_axial_keys(
+    k: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    rope_k_repeat: bool,
+    num_k_exclude_rope: int | torch.Tensor,
+    rotate: Any,
+) -> torch.Tensor:
+    """``RoPEAttention``'s rotation of the keys ``(..., N, C)`` by the query grid's ``cos``/``sin`` (n_q, D/2).
+
+    The last ``num_k_exclude_rope`` keys (object pointers) are not rotated; with ``rope_k_repeat``
+    the table repeats once per memory frame, as a gather by ``token % n_q`` (dynamic frame count).
+    ``rotate(x, cos, sin)`` rotates ``(..., len(cos), C)``: :func:`_rotate` on separated heads, or the
+    fused rewrite's rotation of ``(batch, tokens, channels)``.
+    """
+    num_rope = k.shape[-2] - num_k_exclude_rope
+    k_rope, k_rest = k[..., :num_rope, :], k[..., num_rope:, :]
+    if rope_k_repeat:
+        idx = torch.arange(k_rope.shape[-2]) % cos.shape[0]
+        cos, sin = cos.index_select(0, idx), sin.index_select(0, idx)
+    return torch.cat([rotate(k_rope, cos, sin), k_rest], dim=-2)
 
 
 def v2_rope_tables(attn: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
