@@ -16,7 +16,6 @@ import dataclasses
 import os
 import threading
 import time
-from fractions import Fraction
 
 import cv2
 
@@ -25,12 +24,12 @@ from rtseg.frame import Frame, StreamInfo
 from rtseg.graph.clock import Clock, MonotonicClock
 from rtseg.graph.queues import EOS, BoundedQueue, Policy, Stopped
 from rtseg.graph.stage import SourceStage, Worker
-from rtseg.sources.video import VideoFileSource
+from rtseg.sources.video import FileStream, VideoFileSource
 
 _Item = tuple[Frame, float] | BaseException
 
 
-class RealtimeSource(SourceStage):
+class RealtimeSource(FileStream, SourceStage):
     """A video file paced at its native frame rate (``speed`` times faster), optionally looped.
 
     ``duration_s`` ends the stream after that much media time (a camera never ends by itself);
@@ -79,12 +78,6 @@ class RealtimeSource(SourceStage):
         self._opened = False
         self._t0: float | None = None
         self._index = 0
-        self.width = 0
-        self.height = 0
-        self.fps: Fraction = Fraction(30)
-        self.time_base: Fraction = Fraction(1, 30)
-        self.declared_frames = 0
-        self.has_audio = False
         self.late_dropped = 0
         """Frames skipped because they could not be released on time."""
         self.loops = 0

@@ -45,7 +45,19 @@ pipeline already decodes in a thread of its own, beside segmentation, compositin
 one thread decodes 720p at over 400 fps. Larger frames let FFmpeg choose."""
 
 
-class VideoFileSource(SourceStage):
+class FileStream:
+    """What a file source knows of its first video stream: the defaults until ``open()`` reads them."""
+
+    width: int = 0
+    height: int = 0
+    fps: Fraction = Fraction(30)
+    time_base: Fraction = Fraction(1, 30)
+    declared_frames: int = 0
+    """The frame count the container states (0: it does not say)."""
+    has_audio: bool = False
+
+
+class VideoFileSource(FileStream, SourceStage):
     """Decodes the first video stream of a file or URL into RGB frames, keeping pts and time base.
 
     Decoding runs on one thread up to 1080p (:data:`SINGLE_THREAD_DECODE_MAX_PIXELS`), FFmpeg's
@@ -67,14 +79,8 @@ class VideoFileSource(SourceStage):
         self._container: av.container.InputContainer | None = None
         self._frames: Iterator[av.VideoFrame] | None = None
         self._index = 0
-        self.width = 0
-        self.height = 0
-        self.fps: Fraction = Fraction(30)
-        self.time_base: Fraction = Fraction(1, 30)
-        self.declared_frames = 0
         self.bad_packets = 0
         """Packets the decoder refused as invalid data and skipped."""
-        self.has_audio = False
         self.rotation = 0
         """Degrees counter-clockwise the frames are turned to stand upright (the stream's display matrix)."""
         self._first: av.VideoFrame | None = None
