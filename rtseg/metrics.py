@@ -15,14 +15,17 @@ import numpy as np
 
 
 def region_iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Jaccard index of two boolean masks (1.0 when both are empty).
+    """Jaccard index (intersection over union) of two masks of the same shape; a nonzero pixel is
+    inside. Two empty masks agree perfectly: 1.0. The one IoU of rtseg and its tests.
 
     >>> import numpy as np
     >>> region_iou(np.array([[1, 1, 0]], bool), np.array([[1, 0, 0]], bool))
     0.5
+    >>> region_iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool))
+    1.0
     """
-    union = np.count_nonzero(pred | gt)
-    return float(np.count_nonzero(pred & gt) / union) if union else 1.0
+    union = np.count_nonzero(np.logical_or(pred, gt))
+    return float(np.count_nonzero(np.logical_and(pred, gt)) / union) if union else 1.0
 
 
 def seg2bmap(seg: np.ndarray) -> np.ndarray:

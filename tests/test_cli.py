@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, DAVIS, ROOT, iou, read_mask, require, run_cli, visible
+from rtseg.metrics import region_iou
+from tests.conftest import DATA, DAVIS, ROOT, read_mask, require, run_cli, visible
 
 
 def video_info(path: Path) -> dict:
@@ -112,7 +113,7 @@ def test_segment_masks_are_named_like_the_input_and_at_least_as_good_as_the_raw_
         m = read_mask(masks / name)
         assert m.dtype == np.uint8 and m.ndim == 2
         gt = read_mask(DAVIS / seq / "Annotations" / name) > 127
-        ious.append(iou(m > 127, gt))
+        ious.append(region_iou(m > 127, gt))
     assert float(np.mean(ious)) >= raw_iou
 
 
@@ -133,7 +134,7 @@ def test_cutout_to_webm_keeps_alpha(tmp_path: Path) -> None:
     assert len(frames) == 70
     a = frames[0][..., 3]
     gt = read_mask(DAVIS / "lucia" / "Annotations" / "00000.png") > 127
-    assert iou(a > 127, gt) > 0.7
+    assert region_iou(a > 127, gt) > 0.7
 
 
 @pytest.mark.slow
@@ -150,7 +151,7 @@ def test_cutout_to_prores_mov_and_to_png_folder(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     png = cv2.imread(str(folder / "00000.png"), cv2.IMREAD_UNCHANGED)
     assert png.shape == (480, 854, 4)
-    assert iou(png[..., 3] > 127, read_mask(DAVIS / "lucia" / "Annotations" / "00000.png") > 127) > 0.7
+    assert region_iou(png[..., 3] > 127, read_mask(DAVIS / "lucia" / "Annotations" / "00000.png") > 127) > 0.7
 
 
 @pytest.mark.slow

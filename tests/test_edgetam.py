@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rtseg.metrics import region_iou
 from rtseg.segment.sam2.interactive import InteractiveSession
 from rtseg.segment.sam2.tracker import Sam2Tracker
 from tests.edgetam_reference import (
@@ -62,10 +63,6 @@ def load_frame(path: Path) -> np.ndarray:
     with Image.open(path) as img:  # as SAM 2's loader reads a JPEG folder
         return np.asarray(img.convert("RGB"))
 
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def edgetam_python() -> Path:
@@ -193,7 +190,7 @@ def assert_close(low: np.ndarray, mask: np.ndarray, ref_low: np.ndarray, ref_mas
     diff = float(np.abs(low - ref_low).max())
     assert diff <= tol, f"{what}: low-res logits differ by {diff:.2e} (limit {tol:g}, spread {spread:.3f})"
     for k in range(mask.shape[0]):
-        score = iou(mask[k], ref_mask[k])
+        score = region_iou(mask[k], ref_mask[k])
         assert score >= min_iou, f"{what} object {k}: IoU {score:.5f} < {min_iou}"
 
 
@@ -289,7 +286,7 @@ def test_streaming_tracker_equals_edgetam(name: str, ours, reference) -> None:
         for f in range(CORRECTION_FRAME + 1, NUM_FRAMES):
             assert float(np.abs(out[f][0] - plain[f][0]).max()) > 2e-3
     if name == "mask":  # a mask prompt is the output on its frame
-        assert iou(out[0][1][0], mask_prompt()) > 0.97
+        assert region_iou(out[0][1][0], mask_prompt()) > 0.97
 
 
 # --- interactive: InteractiveSession against the same predictor -----------------------------------
@@ -347,7 +344,7 @@ def test_interactive_session_equals_edgetam_corrections_as_conditioning(edgetam_
         n = 1 if f > CORRECTION_FRAME else 2
         assert_close(r.low_res_logits[:n], r.video_logits[:n] > 0, ref_low[:n], ref_mask[:n], f"again frame {f}")
         if f > CORRECTION_FRAME:
-            assert iou(r.video_logits[1] > 0, ref_mask[1]) >= 0.9, f"again frame {f} object 2"
+            assert region_iou(r.video_logits[1] > 0, ref_mask[1]) >= 0.9, f"again frame {f} object 2"
     # the correction stays on its frame (a conditioning frame) and changed the frames after it
     np.testing.assert_array_equal(ours["again"][CORRECTION_FRAME].low_res_logits, ours["correct"].low_res_logits)
     last = NUM_FRAMES - 1

@@ -23,8 +23,9 @@ import pytest
 from PIL import Image
 
 from rtseg.jobs.spec import JobSpec, OutputKind
+from rtseg.metrics import region_iou
 from rtseg.sinks.objects import rle_decode
-from tests.conftest import DATA, ROOT, iou, run_cli, visible
+from tests.conftest import DATA, ROOT, run_cli, visible
 from tests.sam2_conftest import SAM2_DATA
 
 pytestmark = pytest.mark.slow  # every test spawns the CLI, most with the session's SAM 2 export
@@ -110,7 +111,7 @@ def test_blur_with_a_sam2_mask_prompt_keeps_the_object_exactly(
                 "-o", str(out), "--masks", str(masks), "--no-progress")
     assert r.returncode == 0, r.stderr
     ids = read_id_masks(masks)[0]
-    assert iou(ids == 1, ellipse) > 0.98
+    assert region_iou(ids == 1, ellipse) > 0.98
     src, dst = source_bgr(0), cv2.imread(str(out / "00000.png"))
     kernel = np.ones((9, 9), np.uint8)
     inside = cv2.erode(ellipse.astype(np.uint8), kernel) > 0

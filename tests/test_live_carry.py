@@ -19,6 +19,7 @@ import pytest
 
 from rtseg.frame import Frame, MaskResult, StreamInfo
 from rtseg.graph.stage import WorkerThreads
+from rtseg.metrics import region_iou
 from rtseg.segment.base import NewestFrame
 from rtseg.segment.stage import SegmentStage
 from rtseg.temporal.carry import Carrier
@@ -91,10 +92,6 @@ class LateColourSegmenter:
         pass
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
 
 def run_live(carry: bool, frames: int = 45, lag: int = 5) -> tuple[list[float], list[int]]:
     """Frames through the live segment → carry stages; IoU of each frame's mask with its truth, and its age.
@@ -127,7 +124,7 @@ def run_live(carry: bool, frames: int = 45, lag: int = 5) -> tuple[list[float], 
                 assert seg.latest_mask is not None and seg.latest_mask.index == pending
                 pending = None
             if out.alpha is not None:
-                ious.append(iou(out.alpha > 0.5, truth))
+                ious.append(region_iou(out.alpha > 0.5, truth))
                 ages.append(out.extras[CARRY_AGE])
     finally:
         model.release()
@@ -162,8 +159,8 @@ def test_a_late_mask_catches_up_over_the_frames_seen_since_its_own() -> None:
     carrier.set_key(2, scene(2)[1].astype(np.float32))  # 8 frames late: 24 px behind
     moved = carrier.current() > 0.5
     assert carrier.age == 8
-    assert iou(moved, scene(10)[1]) > 0.9
-    assert iou(scene(2)[1], scene(10)[1]) < 0.65
+    assert region_iou(moved, scene(10)[1]) > 0.9
+    assert region_iou(scene(2)[1], scene(10)[1]) < 0.65
 
 
 def test_catch_up_prepared_in_another_thread_equals_the_one_done_in_place() -> None:

@@ -19,7 +19,7 @@ from tests.sam2_conftest import SAM2_FRAMES
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
-from rtseg.segment.sam2.ops import iou  # noqa: E402
+from rtseg.metrics import region_iou  # noqa: E402
 from rtseg.segment.sam2.tracker import Sam2Tracker  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test here needs the session's SAM 2 export
@@ -68,7 +68,7 @@ def _compare(ours: Outputs, ref: Outputs, n_obj: int) -> None:
         assert diff <= 1e-3, f"frame {f}: low-res logits differ by {diff:.2e}"
         assert diff <= 1e-2 * spread, f"frame {f}: diff {diff:.2e} is large relative to the spread {spread:.3f}"
         for k in range(n_obj):
-            score = iou(video[k] > 0, ref_video[k] > 0)
+            score = region_iou(video[k] > 0, ref_video[k] > 0)
             assert score >= 0.99, f"frame {f} object {k}: IoU {score:.4f} < 0.99"
             assert float(np.abs(video[k] - ref_video[k]).max()) <= 1e-3
 
@@ -157,7 +157,7 @@ def test_mask_prompt(sam2_model_dir, sam2_reference, bedroom_dir, bedroom_frames
     ref = _reference(sam2_reference, bedroom_dir, ref_run)
     ours = _run_ours(sam2_model_dir, bedroom_frames, lambda t: t.add_mask(0, 1, mask))
     _compare(ours, ref, 1)
-    assert iou(ours[0][1][0] > 0, mask) > 0.97
+    assert region_iou(ours[0][1][0] > 0, mask) > 0.97
 
 
 def test_image_size_1024_one_point(tmp_path_factory: pytest.TempPathFactory, bedroom_dir: Path,

@@ -11,10 +11,11 @@ import pytest
 
 from rtseg.errors import ChecksumError, ModelError
 from rtseg.frame import Frame
+from rtseg.metrics import region_iou
 from rtseg.segment import ModelOptions, SegmentStage, SelfieSegmenter, SelfieVariant, create_segmenter
 from rtseg.segment.models import SHA256, bundled_model, sha256_file
 from rtseg.sources import ImageFolderSource
-from tests.conftest import DAVIS, iou, require
+from tests.conftest import DAVIS, require
 
 
 def test_bundled_models_match_their_recorded_sha256() -> None:
@@ -74,7 +75,7 @@ def test_segment_stage_upsamples_alpha_to_the_frame_once() -> None:
     assert out.alpha is not None and out.alpha.shape == (480, 854) and out.alpha.dtype == np.float32
     assert out.alpha.min() >= 0.0 and out.alpha.max() <= 1.0
     gt = cv2.imread(str(DAVIS / "lucia" / "Annotations" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 127
-    assert iou(out.alpha > 0.5, gt) > 0.6
+    assert region_iou(out.alpha > 0.5, gt) > 0.6
 
 
 def test_unknown_model_name_is_a_config_error() -> None:

@@ -131,9 +131,3 @@ def load_frame(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 the way SAM 2's loader does (PIL, converted to RGB)."""
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
