@@ -1,8 +1,11 @@
 """The ``rtseg`` command line (typer). Every command fills one :class:`~rtseg.jobs.spec.JobSpec`.
 
 Commands live in small modules (:mod:`rtseg.cli.files`, :mod:`rtseg.cli.live`, :mod:`rtseg.cli.track`,
-:mod:`rtseg.bench.cli`); this one makes the app, ``rtseg run`` (any job from a TOML file) and
-``rtseg devices``, and turns usage errors into one line with exit code 2.
+:mod:`rtseg.cli.bench`, …); this one makes the app, ``rtseg run`` (any job from a TOML file) and
+``rtseg devices``, and turns usage errors into one line with exit code 2. What the commands share is in
+:mod:`rtseg.cli.options` (option types and help), :mod:`rtseg.cli.jobdata` (options → job data),
+:mod:`rtseg.cli.running` (running a job with progress and signals) and :mod:`rtseg.cli.console`
+(errors as one line).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import typer
 from rich.markup import escape
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from rtseg.cli.common import DebugOpt, ProgressOpt, StatsOpt, err_console, execute, fail, run_data
+from rtseg.cli.console import err_console, fail
+from rtseg.cli.jobdata import run_data
+from rtseg.cli.options import DebugOpt, ProgressOpt, StatsOpt
+from rtseg.cli.running import execute
 from rtseg.errors import RtsegError
 from rtseg.graph.memory import tune_malloc
 from rtseg.version import __version__
@@ -72,21 +78,19 @@ def _root(
     """rtseg: real-time video segmentation."""
 
 
-# Feature packages add their own commands with ``register(app)``; keeps this module small.
-COMMAND_MODULES = ("rtseg.cli.files", "rtseg.cli.live", "rtseg.cli.track", "rtseg.cli.rvm", "rtseg.cli.batch",
-                   "rtseg.cli.studio", "rtseg.bench.cli")
 _registered = False
 
 
 def register_commands() -> None:
+    """Add every command module's commands to :data:`app` (once; imported here, not at start-up)."""
     global _registered
     if _registered:
         return
     _registered = True
-    import importlib
+    from rtseg.cli import batch, bench, files, live, rvm, studio, track
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    for module in (files, live, track, rvm, batch, studio, bench):
+        module.register(app)
 
 
 # typer vendors click as ``typer._click`` from 0.26 on (pyproject's floor) and no longer depends on click, so

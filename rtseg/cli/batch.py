@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rtseg.batching.items import ItemTask
 from rtseg.batching.runner import BatchOptions, Display, run_batch
 from rtseg.batching.worker import FAILED, ReportRow
-from rtseg.cli.common import err_console, fail, setup_logging
+from rtseg.cli.console import err_console, fail
+from rtseg.cli.running import setup_logging
 
 
 class ProgressDisplay(Display):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from rtseg.cli.common import (
+from rtseg.cli.jobdata import apply_quality, mask_data, model_data, output_kind, run_data, spec_from
+from rtseg.cli.options import (
     BoxOpt,
     ConfigOpt,
     CrfOpt,
@@ -34,44 +36,74 @@ from rtseg.cli.common import (
     SmoothingOpt,
     StatsOpt,
     ThreadsOpt,
-    apply_quality,
-    execute,
-    mask_data,
-    model_data,
-    output_kind,
-    run_data,
-    s,
-    spec_from,
 )
+from rtseg.cli.running import execute
 from rtseg.jobs.spec import JobKind
 
 OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Output video (.mp4, .mkv, .webm) or folder.")]
 
 
-def file_job(kind: JobKind, o: dict[str, Any], effect: dict[str, Any] | None = None) -> None:
-    """Run a file job from a command's options (``o`` is the command's ``locals()``)."""
+@dataclass(frozen=True)
+class FileJobOptions:
+    """The options the file commands share, as given (None: not given, so ``--config`` or the job's
+    default applies). A command without an option (``cutout`` has no ``--crf``) leaves it None."""
 
-    def make() -> Any:
+    input: str | None = None
+    output: Path | None = None
+    masks: Path | None = None
+    rle: Path | None = None
+    logits: Path | None = None
+    model: str | None = None
+    model_dir: Path | None = None
+    provider: str | None = None
+    threads: int | None = None
+    point: list[str] | None = None
+    box: str | None = None
+    mask: Path | None = None
+    frame: int | None = None
+    obj: int | None = None
+    prompts: Path | None = None
+    smoothing: str | None = None
+    refine: str | None = None
+    roi: bool | None = None
+    infer_every: int | None = None
+    quality: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    config: Path | None = None
+    progress: bool | None = None
+    stats_json: Path | None = None
+    queue_size: int | None = None
+    debug: bool = False
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """``-o`` (a video, a PNG folder or one PNG), ``--masks``, ``--rle`` and ``--logits``, in that order."""
         outputs = []
-        if o.get("output") is not None:
-            outputs.append({"kind": output_kind(o["output"]).value, "path": str(o["output"])})
-        for key in ("masks", "rle", "logits"):
-            if o.get(key) is not None:
-                outputs.append({"kind": key, "path": str(o[key])})
-        data = {
-            "source": {"path": o.get("input")},
-            "model": model_data(o.get("model"), o.get("model_dir"), o.get("provider"), o.get("threads"),
-                                o.get("point"), o.get("box"), o.get("mask"), o.get("frame"), o.get("obj"),
-                                o.get("prompts")),
-            "mask": mask_data(o.get("smoothing"), o.get("refine"), o.get("roi"), o.get("infer_every")),
-            "effect": effect or {},
-            "encoder": {"crf": o.get("crf"), "preset": o.get("preset")},
-            "run": run_data(o.get("progress"), o.get("stats_json"), o.get("debug", False), o.get("queue_size")),
-            "outputs": outputs,
-        }
-        return spec_from(kind, apply_quality(o.get("quality"), data), o.get("config"))
+        if self.output is not None:
+            outputs.append({"kind": output_kind(self.output).value, "path": str(self.output)})
+        for kind, path in (("masks", self.masks), ("rle", self.rle), ("logits", self.logits)):
+            if path is not None:
+                outputs.append({"kind": kind, "path": str(path)})
+        return outputs
 
-    execute(make, bool(o.get("debug")))
+    def job_data(self, effect: dict[str, Any]) -> dict[str, Any]:
+        """The (partial) JobSpec dict of these options and the command's ``[effect]`` options."""
+        data = {
+            "source": {"path": self.input},
+            "model": model_data(self.model, self.model_dir, self.provider, self.threads, self.point, self.box,
+                                self.mask, self.frame, self.obj, self.prompts),
+            "mask": mask_data(self.smoothing, self.refine, self.roi, self.infer_every),
+            "effect": effect,
+            "encoder": {"crf": self.crf, "preset": self.preset},
+            "run": run_data(self.progress, self.stats_json, self.debug, self.queue_size),
+            "outputs": self.outputs(),
+        }
+        return apply_quality(self.quality, data)
+
+
+def file_job(kind: JobKind, options: FileJobOptions, effect: dict[str, Any] | None = None) -> None:
+    """Run a file job of ``kind`` from the command's options and its ``[effect]`` options."""
+    execute(lambda: spec_from(kind, options.job_data(effect or {}), options.config), options.debug)
 
 
 def blur(
@@ -86,7 +118,13 @@ def blur(
     debug: DebugOpt = False,
 ) -> None:
     """Blur the background, keep the person (or the SAM 2 object) sharp."""
-    file_job(JobKind.BLUR, locals(), {"strength": strength})
+    options = FileJobOptions(
+        input=input, output=output, masks=masks, rle=rle, logits=logits,
+        model=model, model_dir=model_dir, provider=provider, threads=threads, point=point, box=box, mask=mask,
+        frame=frame, obj=obj, prompts=prompts, smoothing=smoothing, refine=refine, roi=roi, infer_every=infer_every,
+        quality=quality, crf=crf, preset=preset, config=config, progress=progress, stats_json=stats_json,
+        queue_size=queue_size, debug=debug)
+    file_job(JobKind.BLUR, options, {"strength": strength})
 
 
 def replace(
@@ -105,8 +143,14 @@ def replace(
     quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Replace the background with an image, a looped video, or a colour."""
-    file_job(JobKind.REPLACE, locals(), {"backgrounds": [background] if background else None,
-                                         "light_wrap": light_wrap})
+    options = FileJobOptions(
+        input=input, output=output, masks=masks, rle=rle, logits=logits,
+        model=model, model_dir=model_dir, provider=provider, threads=threads, point=point, box=box, mask=mask,
+        frame=frame, obj=obj, prompts=prompts, smoothing=smoothing, refine=refine, roi=roi, infer_every=infer_every,
+        quality=quality, crf=crf, preset=preset, config=config, progress=progress, stats_json=stats_json,
+        queue_size=queue_size, debug=debug)
+    file_job(JobKind.REPLACE, options, {"backgrounds": [background] if background else None,
+                                        "light_wrap": light_wrap})
 
 
 def cutout(
@@ -122,7 +166,12 @@ def cutout(
     quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Cut the person (or the SAM 2 object) out: output with an alpha channel."""
-    file_job(JobKind.CUTOUT, locals())
+    options = FileJobOptions(
+        input=input, output=output, masks=masks, rle=rle, logits=logits,
+        model=model, model_dir=model_dir, provider=provider, threads=threads, point=point, box=box, mask=mask,
+        frame=frame, obj=obj, prompts=prompts, smoothing=smoothing, refine=refine, roi=roi, infer_every=infer_every,
+        quality=quality, config=config, progress=progress, stats_json=stats_json, queue_size=queue_size, debug=debug)
+    file_job(JobKind.CUTOUT, options)
 
 
 def overlay(
@@ -137,7 +186,12 @@ def overlay(
     debug: DebugOpt = False,
 ) -> None:
     """Tint the segmented person or object (a view of the mask)."""
-    file_job(JobKind.OVERLAY, locals(), {"overlay_colour": colour})
+    options = FileJobOptions(
+        input=input, output=output, masks=masks, rle=rle, logits=logits,
+        model=model, model_dir=model_dir, provider=provider, threads=threads, point=point, box=box, mask=mask,
+        frame=frame, obj=obj, prompts=prompts, smoothing=smoothing, refine=refine, roi=roi, infer_every=infer_every,
+        quality=quality, config=config, progress=progress, stats_json=stats_json, queue_size=queue_size, debug=debug)
+    file_job(JobKind.OVERLAY, options, {"overlay_colour": colour})
 
 
 def segment(
@@ -151,7 +205,12 @@ def segment(
     quality: QualityOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Write the masks the composite would use, one PNG per frame (alpha 0..255; SAM 2: object ids)."""
-    file_job(JobKind.SEGMENT, locals())
+    options = FileJobOptions(
+        input=input, masks=masks, rle=rle, logits=logits,
+        model=model, model_dir=model_dir, provider=provider, threads=threads, point=point, box=box, mask=mask,
+        frame=frame, obj=obj, prompts=prompts, smoothing=smoothing, refine=refine, roi=roi, infer_every=infer_every,
+        quality=quality, config=config, progress=progress, stats_json=stats_json, queue_size=queue_size, debug=debug)
+    file_job(JobKind.SEGMENT, options)
 
 
 def register(app: typer.Typer) -> None:
@@ -159,4 +218,4 @@ def register(app: typer.Typer) -> None:
         app.command(command.__name__)(command)
 
 
-__all__ = ["register", "s"]
+__all__ = ["FileJobOptions", "file_job", "register"]

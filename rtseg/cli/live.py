@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -9,19 +10,9 @@ from typing import Annotated, Any, ClassVar
 import typer
 from typer.core import TyperCommand
 
-from rtseg.cli.common import (
-    BoxOpt,
-    ConfigOpt,
-    DebugOpt,
-    ModelDirOpt,
-    ModelOpt,
-    PointOpt,
-    ProviderOpt,
-    execute,
-    model_data,
-    s,
-    spec_from,
-)
+from rtseg.cli.jobdata import model_data, path_str, spec_from
+from rtseg.cli.options import BoxOpt, ConfigOpt, DebugOpt, ModelDirOpt, ModelOpt, PointOpt, ProviderOpt
+from rtseg.cli.running import execute
 from rtseg.jobs.spec import JobKind, JobSpec
 
 DEFAULT_BLUR = 25.0
@@ -126,7 +117,7 @@ def cli_data(
         "schedule": {"target_fps": target_fps, "cpu_budget": cpu_budget},
         "effect": fx,
         "outputs": outputs,
-        "run": {"duration": duration, "stats_json": s(stats_json), "status": status, "debug": debug or None},
+        "run": {"duration": duration, "stats_json": path_str(stats_json), "status": status, "debug": debug or None},
         "_vcam": {"vcam_device": vcam_device, "vcam_backend": vcam_backend, "vcam_format": vcam_format},
     }
 
@@ -139,7 +130,7 @@ def webcam_spec(data: dict[str, Any], config: Path | None = None) -> JobSpec:
     return spec_from(JobKind.WEBCAM, data, config, replace_outputs=True, default_outputs=default)
 
 
-def execute_live(make_data: Any, config: Path | None, debug: bool = False) -> None:
+def execute_live(make_data: Callable[[], dict[str, Any]], config: Path | None, debug: bool = False) -> None:
     """Build the webcam spec (config under command line; a virtual camera by default) and run it."""
     execute(lambda: webcam_spec(make_data(), config), debug)
 
@@ -201,9 +192,13 @@ def webcam(
     With --model sam2: left click tracks (include point), right click excludes, c clears.
     Ctrl-C ends cleanly (recordings are kept).
     """
-    opts = dict(locals())
-    opts.pop("config")
-    execute_live(lambda: cli_data(**opts), config, debug)
+    execute_live(lambda: cli_data(
+        camera=camera, source=source, realtime=realtime, loop=loop, blur=blur, background=background, effect=effect,
+        vcam=vcam, vcam_device=vcam_device, vcam_backend=vcam_backend, vcam_format=vcam_format, preview=preview,
+        record=record, sink=sink, duration=duration, stats_json=stats_json, mirror=mirror, width=width,
+        height=height, fps=fps, fourcc=fourcc, fail_closed=fail_closed, model=model, status=status, debug=debug,
+        model_dir=model_dir, point=point, box=box, threads=threads, provider=provider, carry=carry,
+        target_fps=target_fps, cpu_budget=cpu_budget, gate=gate), config, debug)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from rtseg.cli.common import DebugOpt, err_console, fail
+from rtseg.cli.console import err_console, fail
+from rtseg.cli.options import DebugOpt
 
 
 def import_rvm_command(

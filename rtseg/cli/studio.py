@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from rtseg.cli.common import err_console, fail, setup_logging
+from rtseg.cli.console import err_console, fail
+from rtseg.cli.running import setup_logging
 from rtseg.errors import ConfigError
 
 LOCAL = ("127.0.0.1", "localhost", "::1")

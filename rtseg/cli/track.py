@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from rtseg.cli.common import (
+from rtseg.cli.console import err_console, fail
+from rtseg.cli.jobdata import model_data, output_kind, run_data, spec_from
+from rtseg.cli.options import (
     BoxOpt,
     ConfigOpt,
     DebugOpt,
@@ -27,14 +29,8 @@ from rtseg.cli.common import (
     RleOpt,
     StatsOpt,
     ThreadsOpt,
-    err_console,
-    execute,
-    fail,
-    model_data,
-    output_kind,
-    run_data,
-    spec_from,
 )
+from rtseg.cli.running import execute
 from rtseg.errors import ConfigError
 from rtseg.jobs.spec import JobKind, load_toml
 from rtseg.segment.registry import MODELS

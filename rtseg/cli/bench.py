@@ -1,4 +1,4 @@
-"""``rtseg bench``: measured workloads against a same-run baseline (added to the CLI by ``register``)."""
+"""``rtseg bench``: the command line of :mod:`rtseg.bench` (measured workloads against a same-run baseline)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from rtseg.cli.console import fail
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +52,6 @@ def bench(
     from rtseg.bench.report import markdown as to_markdown
     from rtseg.bench.report import print_report, write_json
     from rtseg.bench.suite import BenchRun
-    from rtseg.cli.common import fail
 
     console = Console()
     if not console.is_terminal:

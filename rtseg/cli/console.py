@@ -1,0 +1,30 @@
+"""Where ``rtseg`` commands report to the user: the stderr console, and an error as one line with its
+exit code (:func:`fail`)."""
+
+from __future__ import annotations
+
+import traceback
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rtseg.errors import RtsegError
+
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(exc: BaseException, debug: bool) -> typer.Exit:
+    """Print ``exc`` as one line (a traceback too with ``--debug``); the exit to raise."""
+    if debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, RtsegError):
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        return typer.Exit(exc.exit_code)
+    err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
+    if not debug:
+        traceback.print_exception(exc)
+    return typer.Exit(3)
+
+
+__all__ = ["err_console", "fail"]
