@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
 from rtseg.frame import Frame, ObjectMasks
 from rtseg.graph.stats import RunStats
@@ -171,7 +172,7 @@ def _output(path: PathLike) -> dict[str, Any]:
     return {"kind": "images" if p.suffix.lower() in ("", ".png") else "video", "path": str(p)}
 
 
-def blur(input: PathLike, output: PathLike, *, strength: float = 25.0, model: str = "selfie",
+def blur(input: PathLike, output: PathLike, *, strength: float = DEFAULT_STRENGTH, model: str = "selfie",
          model_dir: PathLike | None = None, points: Points | None = None, boxes: Boxes | None = None,
          masks: MaskPrompts | None = None, frame: int = 0, provider: str | None = None, threads: int | None = None,
          options: Mapping[str, Any] | None = None) -> RunStats:

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from rtseg.effects.blur import DEFAULT_STRENGTH
+
 BLUR_STEP = 1.25
 """Each ``+``/``-`` multiplies/divides the blur sigma by this (perceptually even steps)."""
 BLUR_MIN = 2.0
@@ -45,7 +47,7 @@ class LiveState:
     """
 
     effect_on: bool = True
-    blur_strength: float = 25.0
+    blur_strength: float = DEFAULT_STRENGTH
     background: int = 0
     backgrounds: int = 0
     show_stats: bool = False
@@ -60,9 +62,9 @@ class LiveState:
 def handle_key(state: LiveState, key: int) -> LiveState:
     """The state after pressing ``key`` (a ``cv2.waitKey`` code; -1 or unknown keys change nothing).
 
-    >>> s = handle_key(LiveState(blur_strength=20.0), ord("+"))
+    >>> s = handle_key(LiveState(blur_strength=16.0), ord("+"))
     >>> s.blur_strength
-    25.0
+    20.0
     >>> handle_key(LiveState(backgrounds=2, background=2), ord("b")).background   # wraps to blur
     0
     """

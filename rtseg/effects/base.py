@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rtseg.effects.blur import privacy_blur
+from rtseg.effects.blur import PRIVACY_STRENGTH, privacy_blur
 from rtseg.errors import PipelineError
 from rtseg.frame import MASK_READY, MASK_SOURCE_T_IN, Frame, StreamInfo
 from rtseg.graph.stage import ProcessStage
@@ -103,7 +103,7 @@ class CompositeStage(ProcessStage):
     name = "composite"
 
     def __init__(self, effect: Effect, *, invert_alpha: bool = False, missing: MissingMask = MissingMask.ERROR,
-                 fail_closed_s: float | None = None, privacy_strength: float = 30.0) -> None:
+                 fail_closed_s: float | None = None, privacy_strength: float = PRIVACY_STRENGTH) -> None:
         self.effect = effect
         self.invert_alpha = invert_alpha
         self.missing = MissingMask(missing)

@@ -14,6 +14,8 @@ from rtseg.imaging import shrink
 
 LOW_RES_SIGMA = 3.0
 """Blur sigma applied at the reduced resolution; the downscale factor supplies the rest."""
+PRIVACY_STRENGTH = 30.0
+"""The least blur sigma of a fail-closed frame (:func:`privacy_blur`): the whole frame beyond recognition."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -61,6 +63,12 @@ def background_blur(image: np.ndarray, alpha: np.ndarray, strength: float, *, ha
     return cv2.resize(small_blur, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+DEFAULT_STRENGTH = 25.0
+"""The background blur sigma in pixels when none is given: :class:`BlurEffect`'s, and so the job key
+``effect.strength``'s, the Python API's ``rtseg.blur(strength=...)``'s, the live hotkeys' starting one and
+the command line's ``--strength`` / ``--blur``'s."""
+
+
 @dataclass
 class BlurEffect:
     """Keep the person sharp, blur the background.
@@ -72,7 +80,7 @@ class BlurEffect:
     ((90, 160, 3), True)
     """
 
-    strength: float = 25.0
+    strength: float = DEFAULT_STRENGTH
     halo_free: bool = True
     name: str = "blur"
     channels: int = 3
@@ -91,7 +99,17 @@ class BlurEffect:
         pass
 
 
-def privacy_blur(image: np.ndarray, strength: float = 30.0) -> np.ndarray:
+def privacy_strength(strength: float) -> float:
+    """The fail-closed blur of a job whose background blur is ``strength``: never weaker than it, nor than
+    :data:`PRIVACY_STRENGTH`.
+
+    >>> privacy_strength(25.0), privacy_strength(60.0)
+    (30.0, 60.0)
+    """
+    return max(PRIVACY_STRENGTH, strength)
+
+
+def privacy_blur(image: np.ndarray, strength: float = PRIVACY_STRENGTH) -> np.ndarray:
     """The whole frame blurred beyond recognition (fail-closed output when no mask is fresh).
 
     >>> img = np.random.default_rng(0).integers(0, 255, (90, 160, 3), dtype=np.uint8)

@@ -39,6 +39,7 @@ from rtseg.effects import (
     SwitchableEffect,
     parse_colour,
 )
+from rtseg.effects.blur import privacy_strength
 from rtseg.frame import Frame
 from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage, Worker
 from rtseg.graph.pipeline import OutputCallback, StartCallback
@@ -242,7 +243,7 @@ class _Live:
                 for effect in fx.effects:
                     if isinstance(effect, BlurEffect):
                         effect.strength = state.blur_strength
-                composite.privacy_strength = max(30.0, state.blur_strength)
+                composite.privacy_strength = privacy_strength(state.blur_strength)
             if isinstance(source, CameraSource | RealtimeSource):
                 source.mirror = state.mirror
             if state.quit:
@@ -411,7 +412,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
         e = spec.effect
         composite = CompositeStage(fx, invert_alpha=e.invert, missing=MissingMask.PRIVACY,
                                    fail_closed_s=None if e.fail_closed_ms is None else e.fail_closed_ms / 1000,
-                                   privacy_strength=max(30.0, e.strength))
+                                   privacy_strength=privacy_strength(e.strength))
     else:
         effect = primary_effect(spec)
         if effect is not None:

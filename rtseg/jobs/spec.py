@@ -7,8 +7,8 @@ relative to that file.
 
 >>> spec = JobSpec.model_validate({"command": "blur", "source": {"path": "in.mp4"},
 ...                                "outputs": [{"kind": "video", "path": "out.mp4"}]})
->>> spec.effect.strength, spec.effective_effect.value, spec.live
-(25.0, 'blur', False)
+>>> spec.effect.strength == DEFAULT_STRENGTH, spec.effective_effect.value, spec.live
+(True, 'blur', False)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
 from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
 
@@ -364,7 +365,7 @@ class EffectSpec(_Strict):
 
     kind: EffectKind | None = None
     """blur | replace | cutout | overlay | none; default from the command (track: overlay, webcam: blur)."""
-    strength: Num = Field(25.0, ge=0, le=200)
+    strength: Num = Field(DEFAULT_STRENGTH, ge=0, le=200)
     """Background blur sigma in pixels at the frame's resolution."""
     backgrounds: list[str] = Field(default_factory=list)
     """Replacement backgrounds (image, looped video, #RRGGBB); live, the ``b`` key cycles through them."""
