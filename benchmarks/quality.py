@@ -24,7 +24,7 @@ import numpy as np
 from common import write_outputs
 
 from rtseg.bench.quality import (
-    Variant,
+    MaskVariant,
     evaluate_all,
     is_davis_folder,
     markdown,
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     every = variants() + ([rvm_variant(args.rvm_dir)] if args.rvm_dir else [])
     chosen = [v for v in every if not args.only or v.name in args.only]
 
-    def show(seq: str, v: Variant, summary: dict[str, float], kymo: np.ndarray | None) -> None:
+    def show(seq: str, v: MaskVariant, summary: dict[str, float], kymo: np.ndarray | None) -> None:
         print(f"{seq:14s} {v.name:32s} IoU {summary['iou']:.4f}  F {summary['boundary_f']:.4f}  "
               f"flicker {summary['flicker']:.5f}  leak {summary['outside_leak']:.3f}  "
               f"loss {summary['inside_loss']:.3f}", file=sys.stderr)

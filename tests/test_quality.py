@@ -148,7 +148,7 @@ def test_edge_refinement_takes_the_edge_leak_down_on_ground_truth(seq: str) -> N
     folder = require(DAVIS / seq)
     default = quality.default_variant()
     assert default.refine.mode is RefineMode.EDGE
-    unrefined, _ = quality.evaluate(folder, quality.Variant("none", default.segmenter, default.smoothing))
+    unrefined, _ = quality.evaluate(folder, quality.MaskVariant("none", default.segmenter, default.smoothing))
     edge, _ = quality.evaluate(folder, default)
     assert edge["outside_leak"] <= 0.9 * unrefined["outside_leak"]
     assert edge["inside_loss"] <= unrefined["inside_loss"]
@@ -170,7 +170,7 @@ def test_light_wrap_only_touches_the_foreground_edge() -> None:
 @pytest.mark.parametrize("seq", ["lucia", "dance-twirl"])
 def test_default_mask_path_beats_the_raw_model_on_ground_truth(seq: str) -> None:
     folder = require(DAVIS / seq)
-    raw, _ = quality.evaluate(folder, quality.Variant("raw", lambda: SelfieSegmenter("auto")))
+    raw, _ = quality.evaluate(folder, quality.MaskVariant("raw", lambda: SelfieSegmenter("auto")))
     default, _ = quality.evaluate(folder, quality.default_variant())
     assert default["iou"] >= raw["iou"]
     assert default["boundary_f"] >= raw["boundary_f"] + 0.03

@@ -41,8 +41,8 @@ METRICS = ("iou", "boundary_f", "flicker", "outside_leak", "inside_loss")
 
 
 @dataclass
-class Variant:
-    """One configuration: a segmenter factory and mask-stage options."""
+class MaskVariant:
+    """One mask path being measured (a row of the table): a segmenter factory and mask-stage options."""
 
     name: str
     segmenter: Callable[[], Segmenter]
@@ -50,28 +50,28 @@ class Variant:
     refine: RefineOptions = field(default_factory=RefineOptions)
 
 
-def default_variant() -> Variant:
+def default_variant() -> MaskVariant:
     """What a job uses with the default ``[mask]`` section and ``model = "selfie"``."""
     m = MaskSpec()
     options = ModelOptions(roi=m.roi, roi_margin=m.roi_margin, redetect_every=m.redetect_every)
-    return Variant("default", lambda: create_segmenter("selfie", options), smoothing_options(m), refine_options(m))
+    return MaskVariant("default", lambda: create_segmenter("selfie", options), smoothing_options(m), refine_options(m))
 
 
-def before_edge_variant() -> Variant:
+def before_edge_variant() -> MaskVariant:
     """The default before the ``edge`` refinement (issue 15's "today"): the same, with ``refine = "none"``."""
     dv = default_variant()
-    return Variant("default, refine none (before)", dv.segmenter, dv.smoothing, RefineOptions(RefineMode.NONE))
+    return MaskVariant("default, refine none (before)", dv.segmenter, dv.smoothing, RefineOptions(RefineMode.NONE))
 
 
-def rvm_variant(model_dir: str | Path) -> Variant:
+def rvm_variant(model_dir: str | Path) -> MaskVariant:
     """``--quality high``: Robust Video Matting (``rtseg import-rvm``), no smoothing, the default refinement."""
     from rtseg.segment.rvm import RvmSegmenter
 
-    return Variant("rvm (--quality high)", lambda: RvmSegmenter(model_dir),
+    return MaskVariant("rvm (--quality high)", lambda: RvmSegmenter(model_dir),
                    SmoothingOptions(SmoothingMode.NONE), refine_options(MaskSpec()))
 
 
-def variants() -> list[Variant]:
+def variants() -> list[MaskVariant]:
     def raw() -> Segmenter:
         return SelfieSegmenter("auto")
 
@@ -84,20 +84,20 @@ def variants() -> list[Variant]:
     motion = SmoothingOptions(SmoothingMode.MOTION)
     before = before_edge_variant()
     return [
-        Variant("raw (selfie auto)", raw),
-        Variant("raw (selfie-square)", raw_sq),
-        Variant("ema 0.5", raw, SmoothingOptions(SmoothingMode.EMA, ema_weight=0.5)),
-        Variant("uncertainty 0.7", raw, SmoothingOptions(SmoothingMode.UNCERTAINTY)),
-        Variant("motion-aware 0.7", raw, motion),
-        Variant("guided filter", raw, refine=RefineOptions(RefineMode.GUIDED)),
-        Variant("feather 1.5", raw, refine=RefineOptions(RefineMode.FEATHER)),
-        Variant("roi", roi),
-        Variant("roi + motion-aware", roi, motion),
-        Variant("roi + motion-aware + guided", roi, motion, RefineOptions(RefineMode.GUIDED)),
+        MaskVariant("raw (selfie auto)", raw),
+        MaskVariant("raw (selfie-square)", raw_sq),
+        MaskVariant("ema 0.5", raw, SmoothingOptions(SmoothingMode.EMA, ema_weight=0.5)),
+        MaskVariant("uncertainty 0.7", raw, SmoothingOptions(SmoothingMode.UNCERTAINTY)),
+        MaskVariant("motion-aware 0.7", raw, motion),
+        MaskVariant("guided filter", raw, refine=RefineOptions(RefineMode.GUIDED)),
+        MaskVariant("feather 1.5", raw, refine=RefineOptions(RefineMode.FEATHER)),
+        MaskVariant("roi", roi),
+        MaskVariant("roi + motion-aware", roi, motion),
+        MaskVariant("roi + motion-aware + guided", roi, motion, RefineOptions(RefineMode.GUIDED)),
         before,
-        Variant("default, ramp 0.45/0.55, refine none", before.segmenter,
+        MaskVariant("default, ramp 0.45/0.55, refine none", before.segmenter,
                 replace(before.smoothing, low=0.45, high=0.55), before.refine),
-        Variant("default, edge at full resolution", before.segmenter, before.smoothing,
+        MaskVariant("default, edge at full resolution", before.segmenter, before.smoothing,
                 RefineOptions(RefineMode.EDGE, radius=16, guide_side=100_000)),
         default_variant(),
     ]
@@ -126,7 +126,7 @@ def _mask_frame(seg: Segmenter, stage: MaskStage, frame: Frame) -> np.ndarray:
     return frame.alpha
 
 
-def _masked_frames(seq: Path, variant: Variant) -> Generator[tuple[Frame, np.ndarray], None, None]:
+def _masked_frames(seq: Path, variant: MaskVariant) -> Generator[tuple[Frame, np.ndarray], None, None]:
     """Each frame of a DAVIS-style folder with the variant's final alpha, in order (from frame 0, so
     the temporal smoothing has its history); everything opened is closed when the iteration ends."""
     stage = MaskStage(variant.smoothing, variant.refine)
@@ -146,7 +146,8 @@ def _masked_frames(seq: Path, variant: Variant) -> Generator[tuple[Frame, np.nda
         src.close()
 
 
-def evaluate(seq: Path, variant: Variant, plot_row: float | None = None) -> tuple[dict[str, float], np.ndarray | None]:
+def evaluate(seq: Path, variant: MaskVariant,
+             plot_row: float | None = None) -> tuple[dict[str, float], np.ndarray | None]:
     """Score ``variant`` on one DAVIS-style folder; with ``plot_row`` (0..1 of the height) also return
     that row of alpha over time (frames x width) to show flicker."""
     score = SequenceScore()
@@ -159,8 +160,8 @@ def evaluate(seq: Path, variant: Variant, plot_row: float | None = None) -> tupl
     return score.summary(), kymo
 
 
-def evaluate_all(sequences: Sequence[Path], chosen: Sequence[Variant], plot_row: float | None = None,
-                 on_result: Callable[[str, Variant, dict[str, float], np.ndarray | None], None] | None = None,
+def evaluate_all(sequences: Sequence[Path], chosen: Sequence[MaskVariant], plot_row: float | None = None,
+                 on_result: Callable[[str, MaskVariant, dict[str, float], np.ndarray | None], None] | None = None,
                  ) -> dict[str, Any]:
     """Every variant on every sequence, plus the mean over sequences (the JSON the script writes).
     ``on_result(sequence_name, variant, summary, kymograph)`` is called after each run."""
@@ -255,7 +256,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _alpha_at(seq: Path, variant: Variant, index: int) -> tuple[np.ndarray, np.ndarray]:
+def _alpha_at(seq: Path, variant: MaskVariant, index: int) -> tuple[np.ndarray, np.ndarray]:
     """The frame ``index`` of a DAVIS folder and the variant's alpha on it (run from frame 0, so the
     temporal smoothing has its history)."""
     frames = _masked_frames(seq, variant)
@@ -288,7 +289,7 @@ def edge_boxes(gt: np.ndarray, side: int) -> dict[str, tuple[int, int]]:
     return boxes
 
 
-def render_edges(seq: Path, chosen: Sequence[Variant], out_dir: Path, *, position: float = 0.5,
+def render_edges(seq: Path, chosen: Sequence[MaskVariant], out_dir: Path, *, position: float = 0.5,
                  strength: float = 25.0, side: int = 96, zoom: int = 3) -> Path:
     """Side-by-side crops of the head and arms of one frame: the input, then each configuration's
     background blur (what a video call shows), with the ground-truth edge drawn in thin green.

@@ -36,7 +36,9 @@ from rtseg.jobs.spec import JobKind, load_toml
 from rtseg.segment.registry import MODELS
 
 
-class Variant(StrEnum):
+class ExportVariant(StrEnum):
+    """What ``export-sam2 --variant`` exports: a SAM 2 model size, or EdgeTAM."""
+
     tiny = "tiny"
     small = "small"
     base_plus = "base_plus"
@@ -53,9 +55,9 @@ class TrackEffect(StrEnum):
 
 def export_sam2_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the graphs, constants and manifest.json.")],
-    variant: Annotated[Variant, typer.Option(
+    variant: Annotated[ExportVariant, typer.Option(
         "--variant", help="SAM 2 size, or edgetam (EdgeTAM: needs the edgetam-dimos package in place of sam2)."
-    )] = Variant.tiny,
+    )] = ExportVariant.tiny,
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help="Official SAM 2 / SAM 2.1 / EdgeTAM checkpoint (.pt).")
     ] = None,
@@ -76,7 +78,7 @@ def export_sam2_command(
             raise ConfigError("give exactly one of --checkpoint FILE.pt or --random-weights SEED")
         if image_size not in (512, 1024):
             raise ConfigError(f"--image-size must be 1024 or 512, got {image_size}")
-        if variant is Variant.edgetam and image_size != 1024:
+        if variant is ExportVariant.edgetam and image_size != 1024:
             raise ConfigError(f"--variant edgetam exports at --image-size 1024 only (its training size), "
                               f"got {image_size}")
         try:
