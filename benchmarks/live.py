@@ -2,7 +2,7 @@
 
 Runs the exact command a user would (a subprocess per scenario), reads its ``--stats-json``, and
 writes one JSON document with every run, the machine's load before and after, and whether each
-target of issue 3 was met (fps ≥ the clip's rate - 0.5, 0 dropped, p99 latency ≤ 50 ms,
+live target was met (fps ≥ the clip's rate - 0.5, 0 dropped, p99 latency ≤ 50 ms,
 cpu_percent ≤ 80). A short warm-up run (discarded) comes first so that page cache and CPU clocks
 are warm. Load from other processes skews every number: the load average is recorded, and a run
 started with a 1-minute load average above ``--max-load`` is flagged ``loaded``.

@@ -1,4 +1,4 @@
-"""Live SAM 2 benchmark (issue 7): ``rtseg webcam --source juggle --realtime --model sam2`` with a point.
+"""Live SAM 2 benchmark: ``rtseg webcam --source juggle --realtime --model sam2`` with a point.
 
 Runs the command a user would (a subprocess per run, ``configs/webcam-sam2.toml`` for the model and
 carry settings; its prompt is on the half-size sample clip, so the juggler's shirt at full size is

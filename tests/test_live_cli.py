@@ -99,7 +99,7 @@ def test_stats_json_has_the_documented_keys_and_consistent_numbers(tmp_path: Pat
     assert set(doc["latency_ms"]) == {"p50", "p95", "p99", "max"}
     for name in ("source", "segment", "carry", "composite", "null", "infer"):
         assert {"p50_ms", "p95_ms", "p99_ms"} <= set(doc["stages"][name])
-    # Inference rate and carry-forward age (issue 7).
+    # Inference rate and carry-forward age.
     live = doc["live"]
     assert live["inference"]["results"] >= 1 and live["inference"]["rate_hz"] > 0
     assert set(live["carry"]["age_frames"]) == {"p50", "p99", "max", "mean"} and live["carry"]["enabled"]

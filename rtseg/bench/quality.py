@@ -58,7 +58,7 @@ def default_variant() -> MaskVariant:
 
 
 def before_edge_variant() -> MaskVariant:
-    """The default before the ``edge`` refinement (issue 15's "today"): the same, with ``refine = "none"``."""
+    """The default mask path as it was before the ``edge`` refinement: the same, with ``refine = "none"``."""
     dv = default_variant()
     return MaskVariant("default, refine none (before)", dv.segmenter, dv.smoothing, RefineOptions(RefineMode.NONE))
 
