@@ -18,7 +18,7 @@ import numpy as np
 
 from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
-from rtseg.frame import Frame, ObjectMasks
+from rtseg.frame import Frame, ObjectMasks, id_map
 from rtseg.graph.stats import RunStats
 from rtseg.jobs.build import build
 from rtseg.jobs.segmenters import production_segmenter
@@ -261,10 +261,7 @@ class TrackFrame:
 
     def id_map(self) -> np.ndarray:
         """(H, W) uint8 object ids (0 background), as ``rtseg track --masks`` writes them."""
-        out = np.zeros(self.image.shape[:2], np.uint8)
-        for obj_id, mask in self.masks.items():
-            out[mask] = obj_id
-        return out
+        return id_map(self.masks.items(), self.image.shape)
 
 
 def track(input: PathLike, model_dir: PathLike, *, points: Points | None = None, boxes: Boxes | None = None,

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+
+def id_map(masks: Iterable[tuple[int, np.ndarray]], shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) uint8 with each pixel's object id (0 background) from ``(object id, boolean mask)``
+    pairs of size ``shape`` (H, W); where masks overlap, the later object wins.
+
+    >>> id_map([(1, np.array([[True, True]])), (2, np.array([[False, True]]))], (1, 2)).tolist()
+    [[1, 2]]
+    """
+    out = np.zeros(shape[:2], dtype=np.uint8)
+    for obj_id, mask in masks:
+        out[mask] = obj_id
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +86,7 @@ class ObjectMasks:
         >>> m.id_map().tolist()
         [[1, 2]]
         """
-        h, w = self.logits.shape[-2:]
-        out = np.zeros((h, w), dtype=np.uint8)
-        for k, obj_id in enumerate(self.obj_ids):
-            out[self.logits[k] > 0] = obj_id
-        return out
+        return id_map(zip(self.obj_ids, self.masks, strict=True), self.logits.shape[-2:])
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rtseg.errors import ModelError
-from rtseg.frame import ObjectMasks
+from rtseg.frame import id_map
 from rtseg.segment.providers import Device, GpuOptions, ProviderChoice, create_session
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model, warn_random_weights
 from rtseg.segment.sam2.ops import (
@@ -93,7 +93,7 @@ class TrackResult:
 
     def id_map(self) -> np.ndarray:
         """(H, W) uint8 with each pixel's object id (0 background); the last object wins overlaps."""
-        return ObjectMasks(list(self.obj_ids), self.video_logits, self.object_scores).id_map()
+        return id_map(zip(self.obj_ids, self.masks, strict=True), self.video_logits.shape[-2:])
 
 
 class TrackerModel:
