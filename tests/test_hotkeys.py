@@ -1,8 +1,15 @@
-"""Preview hotkeys: a pure function of (state, key) → state, and the controls that share it."""
+"""Preview hotkeys: a pure function of (state, key) → state, the controls that share it, and the live composite
+that reads them."""
 
 from __future__ import annotations
 
-from rtseg.controls.hotkeys import BLUR_MAX, BLUR_MIN, LiveControls, LiveState, handle_key
+import numpy as np
+
+from rtseg.controls.hotkeys import BLUR_MAX, BLUR_MIN, BLUR_STEP, LiveControls, LiveState, handle_key
+from rtseg.effects.blur import DEFAULT_STRENGTH, PRIVACY_STRENGTH, BlurEffect
+from rtseg.jobs import JobPipeline, JobSpec, build
+from rtseg.sinks.preview import PreviewSink
+from tests.conftest import DATA, require
 
 
 def press(state: LiveState, keys: str) -> LiveState:
@@ -69,3 +76,56 @@ def test_controls_notify_listeners_only_on_change() -> None:
     controls.press(ord("q"))
     assert [(s.mirror, s.quit) for s in seen] == [(True, False), (True, True)]
     assert controls.state.quit is True
+
+
+def _live_job(*, hotkeys: bool) -> tuple[JobPipeline, PreviewSink]:
+    """A live job with a preview window and one red background, built (nothing opened)."""
+    clip = DATA / "webcam" / "thoughtful-640x360.mp4"
+    spec = JobSpec.from_dict({"command": "webcam", "source": {"path": str(require(clip)), "realtime": True},
+                              "effect": {"hotkeys": hotkeys, "backgrounds": ["#ff0000"]},
+                              "outputs": [{"kind": "preview"}], "run": {"status": False}}).check()
+    pipeline = build(spec)
+    sink = pipeline.sinks[0]
+    assert isinstance(sink, PreviewSink)
+    return pipeline, sink
+
+
+IMAGE = np.random.default_rng(0).integers(0, 255, (36, 64, 3), dtype=np.uint8)
+ALPHA = np.zeros((36, 64), np.float32)
+
+
+def test_the_live_composite_reads_effect_background_and_blur_strength_from_the_hotkeys() -> None:
+    pipeline, sink = _live_job(hotkeys=True)
+    composite = pipeline.composite
+    assert composite is not None and sink.on_key is not None and callable(composite.privacy_strength)
+    fx = composite.effect
+    fx.open()
+    try:
+        assert np.array_equal(fx.apply(IMAGE, ALPHA), BlurEffect().apply(IMAGE, ALPHA))
+        assert composite.privacy_strength() == PRIVACY_STRENGTH
+        for _ in range(3):
+            sink.on_key(ord("+"))
+        stronger = round(round(round(DEFAULT_STRENGTH * BLUR_STEP, 3) * BLUR_STEP, 3) * BLUR_STEP, 3)
+        assert np.array_equal(fx.apply(IMAGE, ALPHA), BlurEffect(strength=stronger).apply(IMAGE, ALPHA))
+        assert composite.privacy_strength() == stronger > PRIVACY_STRENGTH  # the fail-closed blur follows
+        sink.on_key(ord("b"))
+        assert fx.apply(IMAGE, ALPHA)[0, 0].tolist() == [255, 0, 0]
+        sink.on_key(ord("e"))
+        assert fx.apply(IMAGE, ALPHA) is IMAGE
+    finally:
+        fx.close()
+
+
+def test_without_hotkeys_the_keys_leave_the_composite_as_the_job_set_it() -> None:
+    pipeline, sink = _live_job(hotkeys=False)
+    composite = pipeline.composite
+    assert composite is not None and sink.on_key is not None
+    fx = composite.effect
+    fx.open()
+    try:
+        for key in "++be":
+            sink.on_key(ord(key))
+        assert np.array_equal(fx.apply(IMAGE, ALPHA), BlurEffect().apply(IMAGE, ALPHA))
+        assert composite.privacy_strength == PRIVACY_STRENGTH
+    finally:
+        fx.close()

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from rtseg.effects.base import EffectChoice
 from rtseg.effects.blur import DEFAULT_STRENGTH
 
 BLUR_STEP = 1.25
@@ -57,6 +58,15 @@ class LiveState:
     @property
     def blurring(self) -> bool:
         return self.background == 0
+
+    @property
+    def effect_choice(self) -> EffectChoice:
+        """What the live composite shows in this state (its :class:`~rtseg.effects.SwitchableEffect` reads it).
+
+        >>> LiveState(blur_strength=40.0, background=1, backgrounds=1).effect_choice
+        EffectChoice(index=1, enabled=True, blur_strength=40.0)
+        """
+        return EffectChoice(self.background, self.effect_on, self.blur_strength)
 
 
 def handle_key(state: LiveState, key: int) -> LiveState:
@@ -113,6 +123,10 @@ class LiveControls:
         if changed:
             for listener in self._listeners:
                 listener(state)
+
+    def effect_choice(self) -> EffectChoice:
+        """What the live composite shows now: the current state's choice (read once per frame)."""
+        return self.state.effect_choice
 
     def press(self, key: int) -> LiveState:
         """Apply a key press; returns the new state."""

@@ -90,10 +90,13 @@ class BlurEffect:
             raise ValueError(f"blur strength must be >= 0, got {self.strength}")
 
     def apply(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        if self.strength <= 0:
+        return self.apply_at(image, alpha, self.strength)
+
+    def apply_at(self, image: np.ndarray, alpha: np.ndarray, strength: float) -> np.ndarray:
+        """:meth:`apply` with sigma ``strength`` instead of the effect's own (the live hotkeys' strength)."""
+        if strength <= 0:
             return image
-        return blend(image, background_blur(image, alpha, self.strength, halo_free=self.halo_free), alpha,
-                     into_bg=True)
+        return blend(image, background_blur(image, alpha, strength, halo_free=self.halo_free), alpha, into_bg=True)
 
     def close(self) -> None:
         pass

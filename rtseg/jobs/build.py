@@ -222,28 +222,33 @@ class _Live:
         self.meter: LiveMeter | None = None
         self._mark: tuple[float, int, float, int] | None = None
 
-    def effect(self) -> SwitchableEffect:
+    def composite(self) -> CompositeStage:
+        """The composite of the live job: with hotkeys, its effect, background and blur strength (the
+        fail-closed blur's too) are read from the controls' state on every frame; without, they stay the
+        job's."""
         e = self.spec.effect
         primary = primary_effect(self.spec) or BlurEffect(strength=e.strength, halo_free=e.halo_free)
-        fx = SwitchableEffect([primary, *(ReplaceEffect(bg) for bg in e.backgrounds)])
-        state = self.controls.state
-        fx.select(state.background, state.effect_on)
-        return fx
+        effects = [primary, *(ReplaceEffect(bg) for bg in e.backgrounds)]
+        privacy: float | Callable[[], float]
+        if e.hotkeys:
+            fx = SwitchableEffect(effects, choose=self.controls.effect_choice)
+            privacy = self.privacy_strength
+        else:
+            state = self.controls.state
+            fx = SwitchableEffect(effects, index=state.background, enabled=state.effect_on)
+            privacy = privacy_strength(e.strength)
+        return CompositeStage(fx, invert_alpha=e.invert, missing=MissingMask.PRIVACY, privacy_strength=privacy,
+                              fail_closed_s=None if e.fail_closed_ms is None else e.fail_closed_ms / 1000)
 
-    def wire(self, pipeline: JobPipeline, source: SourceStage, fx: SwitchableEffect) -> None:
-        """Hotkeys switch the effect, blur strength, mirror and quit; the meter reads the pipeline."""
+    def privacy_strength(self) -> float:
+        """The fail-closed blur's sigma now: never weaker than the hotkeys' blur strength."""
+        return privacy_strength(self.controls.state.blur_strength)
+
+    def wire(self, pipeline: JobPipeline, source: SourceStage) -> None:
+        """Hotkeys switch mirror and quit (the composite reads the rest itself); the meter reads the pipeline."""
         self.pipeline = pipeline
-        composite = pipeline.composite
-        assert composite is not None
-        hotkeys = self.spec.effect.hotkeys
 
         def on_state(state: LiveState) -> None:
-            if hotkeys:
-                fx.select(state.background, state.effect_on)
-                for effect in fx.effects:
-                    if isinstance(effect, BlurEffect):
-                        effect.strength = state.blur_strength
-                composite.privacy_strength = privacy_strength(state.blur_strength)
             if isinstance(source, CameraSource | RealtimeSource):
                 source.mirror = state.mirror
             if state.quit:
@@ -406,13 +411,8 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
                                blend_frames=c.blend_frames, history=max(2, min(c.history, span + 1)))
             stages.append(carry)
     composite: CompositeStage | None = None
-    fx: SwitchableEffect | None = None
     if live is not None:
-        fx = live.effect()
-        e = spec.effect
-        composite = CompositeStage(fx, invert_alpha=e.invert, missing=MissingMask.PRIVACY,
-                                   fail_closed_s=None if e.fail_closed_ms is None else e.fail_closed_ms / 1000,
-                                   privacy_strength=privacy_strength(e.strength))
+        composite = live.composite()
     else:
         effect = primary_effect(spec)
         if effect is not None:
@@ -429,14 +429,13 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     pipeline.adaptive = None
     pipeline.meter_lines = live.meter_lines if live is not None else list
     if live is not None:
-        assert fx is not None
         s = spec.schedule
         if s.target_fps is not None or s.cpu_budget is not None:
             pipeline.adaptive = AdaptiveLoop(
                 AdaptiveTarget(fps=s.target_fps, cpu_percent=s.cpu_budget, max_interval=s.max_interval,
                                scales=(1.0,) if spec.model.tracks_objects else AdaptiveTarget().scales),
                 live.measure, live.apply, period_s=s.adaptive_period_s)
-        live.wire(pipeline, source, fx)
+        live.wire(pipeline, source)
         pipeline.add_workers(live.workers())
     return pipeline
 
