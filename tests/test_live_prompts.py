@@ -8,7 +8,7 @@ import numpy as np
 from rtseg.controls.prompts import (
     EXCLUDE,
     INCLUDE,
-    Click,
+    PreviewClick,
     PromptControls,
     PromptState,
     clear_prompts,
@@ -37,12 +37,12 @@ def preview_job(model: str = "sam2"):  # type: ignore[no-untyped-def]
 def test_left_click_includes_right_click_excludes_on_the_frame_shown() -> None:
     s = handle_mouse(PromptState(), cv2.EVENT_LBUTTONDOWN, 100, 50, frame=3)
     s = handle_mouse(s, cv2.EVENT_RBUTTONDOWN, 10, 20, frame=5)
-    assert s.clicks == (Click(100.0, 50.0, INCLUDE, 3), Click(10.0, 20.0, EXCLUDE, 5))
+    assert s.clicks == (PreviewClick(100.0, 50.0, INCLUDE, 3), PreviewClick(10.0, 20.0, EXCLUDE, 5))
     assert s.generation == 0
 
 
 def test_moves_releases_and_other_buttons_change_nothing() -> None:
-    s = PromptState(clicks=(Click(1, 1, INCLUDE, 0),))
+    s = PromptState(clicks=(PreviewClick(1, 1, INCLUDE, 0),))
     for event in (cv2.EVENT_MOUSEMOVE, cv2.EVENT_LBUTTONUP, cv2.EVENT_RBUTTONUP, cv2.EVENT_MBUTTONDOWN,
                   cv2.EVENT_LBUTTONDBLCLK, cv2.EVENT_MOUSEWHEEL):
         assert handle_mouse(s, event, 5, 5, frame=1) is s
@@ -52,7 +52,7 @@ def test_clear_forgets_the_clicks_and_starts_a_new_generation() -> None:
     s = handle_mouse(PromptState(), cv2.EVENT_LBUTTONDOWN, 1, 2, frame=0)
     c = clear_prompts(s)
     assert c == PromptState(clicks=(), generation=1)
-    assert handle_mouse(c, cv2.EVENT_LBUTTONDOWN, 3, 4, frame=9).clicks == (Click(3.0, 4.0, INCLUDE, 9),)
+    assert handle_mouse(c, cv2.EVENT_LBUTTONDOWN, 3, 4, frame=9).clicks == (PreviewClick(3.0, 4.0, INCLUDE, 9),)
 
 
 def test_controls_remember_the_frame_of_the_newest_click_only() -> None:
@@ -79,7 +79,7 @@ def test_the_preview_callback_turns_a_click_into_a_prompt_on_the_frame_on_screen
     sink._shown = shown  # what process() records just before cv2.imshow
     sink.mouse(cv2.EVENT_LBUTTONDOWN, 30, 20, 0)
     sink.mouse(cv2.EVENT_RBUTTONDOWN, 40, 10, 0)
-    assert prompts.state.clicks == (Click(30.0, 20.0, INCLUDE, 12), Click(40.0, 10.0, EXCLUDE, 12))
+    assert prompts.state.clicks == (PreviewClick(30.0, 20.0, INCLUDE, 12), PreviewClick(40.0, 10.0, EXCLUDE, 12))
     assert prompts.shown(12) is shown
     # The clicks are drawn on what the window shows, not on the frame.
     drawn = sink.decorate(shown.image) if sink.decorate is not None else shown.image
@@ -105,7 +105,7 @@ def test_without_a_model_that_tracks_clicks_are_not_wired() -> None:
 
 def test_clicks_are_drawn_green_for_include_and_red_for_exclude() -> None:
     image = np.zeros((48, 64, 3), np.uint8)
-    out = draw_clicks(image, (Click(10, 10, INCLUDE, 0), Click(50, 30, EXCLUDE, 0)))
+    out = draw_clicks(image, (PreviewClick(10, 10, INCLUDE, 0), PreviewClick(50, 30, EXCLUDE, 0)))
     assert out[10, 10].tolist() == [0, 220, 0] and out[30, 50].tolist() == [230, 0, 0]
     assert image.sum() == 0  # the frame itself is not drawn on
     assert draw_clicks(image, ()) is image

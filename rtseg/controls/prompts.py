@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rtseg.segment.prompts import EXCLUDE, INCLUDE, Click, PromptState
+from rtseg.segment.prompts import EXCLUDE, INCLUDE, PreviewClick, PromptState
 
 CLEAR_KEYS = frozenset({ord("c"), ord("C")})
 
@@ -36,7 +36,7 @@ def handle_mouse(state: PromptState, event: int, x: int, y: int, frame: int) -> 
 
     >>> s = handle_mouse(PromptState(), cv2.EVENT_LBUTTONDOWN, 120, 80, frame=7)
     >>> s.clicks
-    (Click(x=120.0, y=80.0, label=1, frame=7),)
+    (PreviewClick(x=120.0, y=80.0, label=1, frame=7),)
     >>> handle_mouse(s, cv2.EVENT_MOUSEMOVE, 5, 5, frame=8) is s
     True
     >>> [c.label for c in handle_mouse(s, cv2.EVENT_RBUTTONDOWN, 10, 10, frame=9).clicks]
@@ -48,13 +48,13 @@ def handle_mouse(state: PromptState, event: int, x: int, y: int, frame: int) -> 
         label = EXCLUDE
     else:
         return state
-    return replace(state, clicks=(*state.clicks, Click(float(x), float(y), label, int(frame))))
+    return replace(state, clicks=(*state.clicks, PreviewClick(float(x), float(y), label, int(frame))))
 
 
 def clear_prompts(state: PromptState) -> PromptState:
     """Forget every click and the tracked object.
 
-    >>> clear_prompts(PromptState(clicks=(Click(1, 2, 1, 0),), generation=3))
+    >>> clear_prompts(PromptState(clicks=(PreviewClick(1, 2, 1, 0),), generation=3))
     PromptState(clicks=(), generation=4)
     """
     return PromptState(clicks=(), generation=state.generation + 1)
@@ -93,7 +93,7 @@ class PromptControls:
             return self._shown.get(frame)
 
 
-def draw_clicks(image: np.ndarray, clicks: tuple[Click, ...]) -> np.ndarray:
+def draw_clicks(image: np.ndarray, clicks: tuple[PreviewClick, ...]) -> np.ndarray:
     """``image`` (RGB) with a green dot per include click and a red one per exclude click."""
     if not clicks:
         return image
@@ -107,5 +107,5 @@ def draw_clicks(image: np.ndarray, clicks: tuple[Click, ...]) -> np.ndarray:
     return out
 
 
-__all__ = ["CLEAR_KEYS", "EXCLUDE", "INCLUDE", "Click", "PromptControls", "PromptState", "clear_prompts",
+__all__ = ["CLEAR_KEYS", "EXCLUDE", "INCLUDE", "PreviewClick", "PromptControls", "PromptState", "clear_prompts",
            "draw_clicks", "handle_mouse"]

@@ -285,8 +285,8 @@ def load_prompts_file(path: Path) -> list[Prompt]:
 
 
 @dataclass(frozen=True)
-class Click:
-    """One click in video pixels, with the index of the frame it was made on."""
+class PreviewClick:
+    """One click on the live preview window, in video pixels, with the index of the frame it was made on."""
 
     x: float
     y: float
@@ -303,7 +303,7 @@ class PromptState:
     only grows within a generation, so a reader that remembers how many it applied knows which are new.
     """
 
-    clicks: tuple[Click, ...] = ()
+    clicks: tuple[PreviewClick, ...] = ()
     generation: int = 0
 
 

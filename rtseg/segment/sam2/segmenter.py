@@ -23,7 +23,7 @@ import numpy as np
 
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.segment.base import TrackingStats
-from rtseg.segment.prompts import Click, Prompt, PromptFeed
+from rtseg.segment.prompts import PreviewClick, Prompt, PromptFeed
 from rtseg.segment.providers import GpuOptions
 from rtseg.segment.sam2.model import TrackerModel, TrackResult
 from rtseg.segment.sam2.streaming import StreamingState
@@ -139,7 +139,7 @@ class Sam2Segmenter:
 
     # -- segmenting ----------------------------------------------------------------------------------
 
-    def _new_clicks(self) -> tuple[tuple[Click, ...], bool]:
+    def _new_clicks(self) -> tuple[tuple[PreviewClick, ...], bool]:
         """Clicks not applied yet, and whether the feed was cleared since the last call."""
         if self.feed is None:
             return (), False
@@ -190,7 +190,7 @@ class Sam2Segmenter:
         return to_mask_result(result)
 
 
-def clicks_prompt(clicks: Sequence[Click], frame: int, width: int, height: int) -> Prompt:
+def clicks_prompt(clicks: Sequence[PreviewClick], frame: int, width: int, height: int) -> Prompt:
     """Live clicks as one prompt for :data:`CLICK_OBJECT_ID` on ``frame``, added to the frame's earlier
     clicks; a click just past the picture's edge counts as on it."""
     points = tuple((min(max(c.x, 0.0), width), min(max(c.y, 0.0), height)) for c in clicks)
