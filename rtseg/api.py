@@ -21,6 +21,7 @@ from rtseg.errors import ConfigError
 from rtseg.frame import Frame, ObjectMasks, id_map
 from rtseg.graph.stats import RunStats
 from rtseg.jobs.build import build
+from rtseg.jobs.loading import merge
 from rtseg.jobs.segmenters import production_segmenter
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.base import Segmenter
@@ -162,8 +163,6 @@ def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, e
                             "effect": effect, "model": _model(model, model_dir, points, boxes, masks, frame,
                                                               provider, threads),
                             "run": {"progress": False}}
-    from rtseg.jobs.spec import merge
-
     return JobSpec.from_dict(merge(data, dict(options or {})), "rtseg API").check()
 
 

@@ -14,7 +14,7 @@ from rtseg.errors import ConfigError, PipelineError, SourceError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph import Pipeline, ProcessStage, SourceStage, Worker
 from rtseg.jobs import JobSpec, build
-from rtseg.jobs.spec import normalize
+from rtseg.jobs.migrate import normalize
 from rtseg.sinks import NullSink
 from rtseg.sources import open_source
 from rtseg.sources.synthetic import SyntheticSource

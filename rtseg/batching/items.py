@@ -26,8 +26,9 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from rtseg.errors import ConfigError
+from rtseg.jobs.loading import merge
 from rtseg.jobs.paths import VIDEO_SUFFIXES
-from rtseg.jobs.spec import ALPHA_VIDEO_SUFFIXES, EffectKind, JobKind, JobSpec, OutputKind, merge
+from rtseg.jobs.spec import ALPHA_VIDEO_SUFFIXES, EffectKind, JobKind, JobSpec, OutputKind
 from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_from_dict, prompt_to_dict
 from rtseg.sources.images import IMAGE_SUFFIXES
 
@@ -458,7 +459,7 @@ def record_path(out_dir: Path, output: Path) -> Path:
 
 def load_job(job: JobSpec | str | os.PathLike[str] | dict[str, Any]) -> JobSpec:
     """The batch's job: a spec, a TOML file (its input and outputs, if any, are replaced per item), or a dict."""
-    from rtseg.jobs.spec import load_toml
+    from rtseg.jobs.loading import load_toml
 
     if isinstance(job, JobSpec):
         return job

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from rtseg.bench.baseline import BaselineBlur
+from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
-from rtseg.jobs.spec import format_validation_error, load_toml
+from rtseg.jobs.loading import format_validation_error, load_toml
+from rtseg.jobs.spec import checked
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
@@ -33,8 +35,8 @@ class Workload(StrEnum):
     """SAM 2 tracker per-graph cost (only with ``--sam2-model-dir``)."""
 
 
-DEFAULT_WORKLOADS = [Workload.FILE_BLUR_720P, Workload.FILE_SEGMENT, Workload.LIVE_720P30, Workload.LIVE_1080P30,
-                     Workload.EFFECTS, Workload.SAM2]
+DEFAULT_WORKLOADS = list(Workload)
+"""What ``rtseg bench`` without workloads runs: every workload."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -47,6 +49,18 @@ def parse_size(text: str) -> tuple[int, int]:
     if not m or int(m.group(1)) < 16 or int(m.group(2)) < 16:
         raise ConfigError(f"expected a frame size like 1280x720 (at least 16x16), got {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+def _each_size(texts: list[str]) -> list[str]:
+    for text in texts:
+        parse_size(text)
+    return texts
+
+
+FrameSize = Annotated[str, checked(parse_size)]
+"""A frame size written ``WIDTHxHEIGHT`` (at least 16x16), checked by :func:`parse_size`."""
+FrameSizes = Annotated[list[str], AfterValidator(_each_size)]
+"""Frame sizes, each checked by :func:`parse_size` (an error names the list, as the key to fix)."""
 
 
 class BenchOptions(BaseModel):
@@ -62,7 +76,7 @@ class BenchOptions(BaseModel):
     workloads: list[Workload] = Field(default_factory=lambda: list(DEFAULT_WORKLOADS))
     input: str | None = None
     """A real clip for the file and live workloads; None renders a synthetic clip once per run."""
-    synthetic_size: str = "1280x720"
+    synthetic_size: FrameSize = "1280x720"
     synthetic_frames: int = Field(240, ge=1)
     repeat: int = Field(3, ge=1, le=50)
     """Measured repetitions per implementation; rtseg and baseline alternate (ABBA order)."""
@@ -72,7 +86,7 @@ class BenchOptions(BaseModel):
     """Also run the tutorial loop and report rtseg's speed-up over it."""
     baseline_blur: BaselineBlur = BaselineBlur.KERNEL
     """The tutorial loop's kernel: ``kernel`` (2·strength+1 taps, the tutorials' form) or ``sigma``."""
-    strength: float = Field(25.0, ge=0, le=200)
+    strength: float = Field(DEFAULT_STRENGTH, ge=0, le=200)
     crf: int | None = Field(None, ge=0, le=51)
     preset: str | None = None
     live_seconds: float = Field(10.0, gt=0)
@@ -80,25 +94,12 @@ class BenchOptions(BaseModel):
     effects_frames: int = Field(30, ge=1)
     scaling: bool = False
     """Also sweep resolution and blur strength (file-blur on synthetic clips)."""
-    scaling_sizes: list[str] = Field(default_factory=lambda: ["640x360", "960x540", "1280x720", "1920x1080"])
+    scaling_sizes: FrameSizes = Field(default_factory=lambda: ["640x360", "960x540", "1280x720", "1920x1080"])
     scaling_strengths: list[float] = Field(default_factory=lambda: [5.0, 12.0, 25.0, 50.0, 100.0])
     scaling_frames: int = Field(120, ge=1)
     scaling_repeat: int = Field(2, ge=1, le=20)
     sam2_model_dir: str | None = None
     sam2_frames: int = Field(20, ge=2)
-
-    @field_validator("synthetic_size")
-    @classmethod
-    def _size(cls, v: str) -> str:
-        parse_size(v)
-        return v
-
-    @field_validator("scaling_sizes")
-    @classmethod
-    def _sizes(cls, v: list[str]) -> list[str]:
-        for s in v:
-            parse_size(s)
-        return v
 
     @classmethod
     def from_sources(cls, toml_path: str | Path | None, overrides: dict[str, Any]) -> BenchOptions:

@@ -45,7 +45,8 @@ def run(
 ) -> None:
     """Run any job described by a TOML file (see configs/): blur, replace, cutout, segment, overlay,
     webcam, track. Paths in the file are relative to the file."""
-    from rtseg.jobs.spec import JobSpec, merge
+    from rtseg.jobs.loading import merge
+    from rtseg.jobs.spec import JobSpec
 
     def make() -> Any:
         spec = JobSpec.from_toml(config)

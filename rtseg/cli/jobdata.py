@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from rtseg.errors import ConfigError
-from rtseg.jobs.spec import JobKind, JobSpec, OutputKind, load_toml, merge
+from rtseg.jobs.loading import load_toml, merge
+from rtseg.jobs.spec import JobKind, JobSpec, OutputKind
 from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_to_dict
 
 # -- prompt options (read into rtseg.segment.prompts.Prompt, which checks them) ---------------------

@@ -32,7 +32,8 @@ from rtseg.cli.options import (
 )
 from rtseg.cli.running import execute
 from rtseg.errors import ConfigError
-from rtseg.jobs.spec import JobKind, load_toml
+from rtseg.jobs.loading import load_toml
+from rtseg.jobs.spec import JobKind
 from rtseg.segment.registry import MODELS
 
 
@@ -69,7 +70,7 @@ def export_sam2_command(
         typer.Option("--random-weights", metavar="SEED", help="Seeded random weights instead of a checkpoint."),
     ] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Store the graphs in float16 (for the CUDA provider).")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Export SAM 2 or EdgeTAM to the ONNX graphs `rtseg track` runs (needs the `export` extra: torch + sam2;
     EdgeTAM needs its own environment with the edgetam-dimos package: .ci/install-edgetam.sh)."""

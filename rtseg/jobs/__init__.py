@@ -1,7 +1,8 @@
 """Jobs: the one job model (:class:`JobSpec`) and the builder that turns it into a pipeline."""
 
 from rtseg.jobs.build import Devices, JobPipeline, build
-from rtseg.jobs.spec import EffectKind, JobKind, JobSpec, OutputKind, SchedulePolicy, load_toml, merge
+from rtseg.jobs.loading import load_toml, merge
+from rtseg.jobs.spec import EffectKind, JobKind, JobSpec, OutputKind, SchedulePolicy
 
 __all__ = ["Devices", "EffectKind", "JobKind", "JobPipeline", "JobSpec", "OutputKind", "SchedulePolicy", "build",
            "load_toml", "merge"]

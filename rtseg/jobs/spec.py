@@ -13,15 +13,15 @@ relative to that file.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import tomllib
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,7 +36,14 @@ from pydantic import (
 
 from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
+from rtseg.jobs.loading import format_validation_error, load_toml
+from rtseg.jobs.migrate import normalize
 from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
+from rtseg.segment.providers import Device
+from rtseg.segment.registry import model_entry
+from rtseg.segment.selfie import SelfieRuntime
+from rtseg.temporal.refine import RefineMode
+from rtseg.temporal.smoothing import SmoothingMode
 
 
 def _number(value: Any) -> Any:
@@ -55,6 +62,37 @@ Num = Annotated[float, BeforeValidator(_number)]
 """A finite number, int or float (not "30", not NaN or infinity)."""
 
 
+def checked(check: Callable[[str], object]) -> AfterValidator:
+    """A text key's validator: ``check(value)`` raises (ValueError, ConfigError) on a wrong value, whose message
+    is the key's error; the value is kept as given. ``Annotated[str, checked(parse_size)]``."""
+
+    def validate(value: str) -> str:
+        check(value)
+        return value
+
+    return AfterValidator(validate)
+
+
+def one_of(enum: type[StrEnum]) -> AfterValidator:
+    """A text key that must be one of ``enum``'s values; the error lists them (the job-key reference shows them).
+
+    >>> from pydantic import TypeAdapter
+    >>> try:
+    ...     TypeAdapter(Annotated[str, one_of(SchedulePolicy)]).validate_python("sometimes")
+    ... except ValidationError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, expected one of auto, every, newest, got 'sometimes'
+    """
+
+    def check(value: str) -> None:
+        try:
+            enum(value)
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
+
+    return checked(check)
+
+
 class _Strict(BaseModel):
     # The docstring under each field is its description (pydantic's ``use_attribute_docstrings``): one
     # source for the field's help, the JSON schema and the generated job-key reference of the docs site.
@@ -70,8 +108,6 @@ class JobKind(StrEnum):
     WEBCAM = "webcam"
     TRACK = "track"
 
-
-Command = JobKind
 
 
 class EffectKind(StrEnum):
@@ -208,7 +244,7 @@ class ModelSpec(_Strict):
     """Which model segments the frames and how it runs: the bundled selfie models, or SAM 2 / EdgeTAM
     exports (with their prompts) on an ONNX Runtime provider."""
 
-    name: str = "selfie"
+    name: Annotated[str, checked(model_entry)] = "selfie"
     """A model of the registry (``rtseg devices`` lists them with what each is)."""
     file: str | None = None
     """Selfie: a model file to use instead of the bundled one (same architecture)."""
@@ -218,46 +254,20 @@ class ModelSpec(_Strict):
     """SAM 2: the directory ``rtseg export-sam2`` wrote."""
     threads: Int | None = Field(None, ge=0, le=64)
     """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
-    provider: str = "auto"
+    provider: Annotated[str, checked(Device.parse)] = "auto"
     """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
     trt_cache: str | None = None
     """SAM 2 on TensorRT: a directory for the built engines and timing cache (reused on the next start)."""
     fp16: Flag = False
     """SAM 2 on TensorRT: build fp16 engines from the float32 graphs."""
-    runtime: str = "auto"
+    runtime: Annotated[str, one_of(SelfieRuntime)] = "auto"
     """Selfie: what runs the model: auto (LiteRT if installed) | litert | mediapipe."""
     prompts: list[PromptSpec] = Field(default_factory=list)
     prompts_file: str | None = None
     """SAM 2: a JSON list of prompts ({"frame", "object", "points", "labels", "box", "mask"})."""
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        from rtseg.segment.registry import model_entry
-
-        model_entry(v)
-        return v
-
-    @field_validator("runtime")
-    @classmethod
-    def _runtime(cls, v: str) -> str:
-        from rtseg.segment.selfie import SelfieRuntime
-
-        _enum(SelfieRuntime, v)
-        return v
-
-    @field_validator("provider")
-    @classmethod
-    def _provider(cls, v: str) -> str:
-        from rtseg.segment.providers import Device
-
-        Device.parse(v)
-        return v
-
     @property
     def tracks_objects(self) -> bool:
-        from rtseg.segment.registry import model_entry
-
         return model_entry(self.name).tracks_objects
 
 
@@ -288,7 +298,7 @@ class MaskSpec(_Strict):
     """ROI: the crop is the box around the previous mask grown by this fraction of its size on each side."""
     redetect_every: Int = Field(15, ge=1)
     """ROI: a full-frame pass at least every this many frames, so people entering the frame are found."""
-    smoothing: str = "motion"
+    smoothing: Annotated[str, one_of(SmoothingMode)] = "motion"
     """none | ema | uncertainty | motion (uncertainty-weighted, gated by image motion)."""
     smoothing_ratio: Num = Field(0.85, ge=0, le=1)
     """uncertainty and motion smoothing: the largest weight on the previous mask, given to uncertain
@@ -301,7 +311,7 @@ class MaskSpec(_Strict):
     """Output ramp: alpha below ``low`` → 0 (see ``high``)."""
     high: Num = Field(0.9, gt=0, le=1)
     """Output ramp: alpha below ``low`` → 0, above ``high`` → 1, linear (soft) in between."""
-    refine: str = "edge"
+    refine: Annotated[str, one_of(RefineMode)] = "edge"
     """edge (colour-guided edge snap around the uncertain band, then a steep ramp) | none | feather |
     guided (guided filter at 1/``refine_scale`` with the frame as guide, soft)."""
     refine_radius: Int | None = Field(None, ge=1, le=64)
@@ -319,22 +329,6 @@ class MaskSpec(_Strict):
     gate_max_skip: Int = Field(15, ge=0, le=1000)
     """Frames in a row the gate may skip."""
     carry: CarrySpec = Field(default_factory=CarrySpec)
-
-    @field_validator("smoothing")
-    @classmethod
-    def _smoothing(cls, v: str) -> str:
-        from rtseg.temporal.smoothing import SmoothingMode
-
-        _enum(SmoothingMode, v)
-        return v
-
-    @field_validator("refine")
-    @classmethod
-    def _refine(cls, v: str) -> str:
-        from rtseg.temporal.refine import RefineMode
-
-        _enum(RefineMode, v)
-        return v
 
 
 class ScheduleSpec(_Strict):
@@ -631,168 +625,3 @@ class JobSpec(_Strict):
         if self.mask.infer_every > 1 and self.live:
             raise ConfigError("--infer-every is for files; live, use --target-fps or --cpu-budget")
         return self
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-
-
-def _enum(enum: type[StrEnum], value: str) -> None:
-    try:
-        enum(value)
-    except ValueError:
-        raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{loc}'")
-        elif err["type"] == "missing":
-            parts.append(f"missing key '{loc}'")
-        elif err["type"] in ("model_type", "dict_type"):
-            parts.append(f"'{loc}' must be a table ([{loc}]) of keys, got {err.get('input')!r}")
-        elif not err["loc"]:
-            parts.append(msg)
-        else:
-            parts.append(f"'{loc}': {msg} (got {err.get('input')!r})")
-    return f"{source}: " + "; ".join(dict.fromkeys(parts))
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        with open(p, "rb") as f:
-            return tomllib.load(f)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``override`` into ``base`` (None values in ``override`` are ignored)."""
-    out = dict(base)
-    for key, value in override.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        elif isinstance(value, dict):
-            out[key] = merge({}, value)
-        else:
-            out[key] = value
-    return out
-
-
-def _is_folder_output(path: str) -> bool:
-    """PNG frames: a folder (no suffix), or one ``.png`` for a one-frame input."""
-    return Path(path).suffix.lower() in ("", ".png")
-
-
-def normalize(data: dict[str, Any]) -> dict[str, Any]:
-    """Map the key layouts of earlier rtseg versions onto the current one (old configs keep working).
-
-    Top-level ``input`` / ``output`` / ``masks`` / ``rle`` / ``logits``; webcam configs'
-    ``[source] device`` / ``file``, ``[prompt]``, ``[carry]``, ``[adaptive]``, ``[flow]``,
-    ``[output]``, ``[effect] mode`` and ``[model] device``; ``[effect] background``.
-
-    >>> normalize({"command": "blur", "input": "a.mp4", "output": "b.mp4"})["outputs"]
-    [{'kind': 'video', 'path': 'b.mp4'}]
-    """
-    if not isinstance(data, dict):
-        return data
-    d = copy.deepcopy(data)
-
-    def section(name: str) -> dict[str, Any]:
-        value = d.setdefault(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"'{name}' must be a table ([{name}]), got {value!r}")
-        return value
-
-    outputs: list[dict[str, Any]] = []
-    if "input" in d:
-        section("source")["path"] = d.pop("input")
-    if "output" in d and not isinstance(d["output"], dict):
-        path = d.pop("output")
-        if path is not None:
-            kind = "images" if isinstance(path, str) and _is_folder_output(path) else "video"
-            outputs.append({"kind": kind, "path": path})
-    for key in ("masks", "rle", "logits"):
-        if key in d and not isinstance(d[key], dict):
-            path = d.pop(key)
-            if path is not None:
-                outputs.append({"kind": key, "path": path})
-    src = d.get("source")
-    if isinstance(src, dict):
-        if "device" in src:
-            src["camera"] = src.pop("device")
-        if "file" in src:
-            src["path"] = src.pop("file")
-    model = d.get("model")
-    if isinstance(model, dict) and "device" in model:
-        model["provider"] = model.pop("device")
-    prompt = d.pop("prompt", None)
-    if isinstance(prompt, dict):
-        if prompt.get("points") or prompt.get("box") is not None:
-            prompts = section("model").setdefault("prompts", [])
-            if not isinstance(prompts, list):
-                raise ConfigError("'model.prompts' must be a list of prompts")
-            prompts.append({k: v for k, v in prompt.items() if k in ("points", "labels", "box")})
-        unknown = set(prompt) - {"points", "labels", "box"}
-        if unknown:
-            raise ConfigError(f"unknown key 'prompt.{sorted(unknown)[0]}'")
-    carry = d.pop("carry", None)
-    if isinstance(carry, dict):
-        section("mask")["carry"] = carry
-    adaptive = d.pop("adaptive", None)
-    if isinstance(adaptive, dict):
-        sched = section("schedule")
-        renames = {"period_s": "adaptive_period_s"}
-        for k, v in adaptive.items():
-            sched[renames.get(k) or k] = v
-    flow = d.pop("flow", None)
-    if isinstance(flow, dict):
-        for k, v in flow.items():
-            if k in ("queue_size", "cv_threads"):
-                section("run")[k] = v
-            else:
-                section("schedule")[k] = v
-    effect = d.get("effect")
-    if isinstance(effect, dict):
-        if "mode" in effect:
-            effect["kind"] = effect.pop("mode")
-        if "background" in effect:
-            bg = effect.pop("background")
-            if bg is not None:
-                effect["backgrounds"] = [bg, *effect.get("backgrounds", [])]
-    out = d.get("output")
-    if isinstance(out, dict):
-        d.pop("output")
-        vcam = {k: out.pop(k) for k in ("vcam_device", "vcam_backend", "vcam_format") if k in out}
-        if out.pop("vcam", False):
-            outputs.append({"kind": "vcam", **vcam})
-        if out.pop("preview", False):
-            outputs.append({"kind": "preview"})
-        record = out.pop("record", None)
-        if record:
-            outputs.append({"kind": "record", "path": record})
-        if out.pop("null", False):
-            outputs.append({"kind": "null"})
-        if out:
-            raise ConfigError(f"unknown key 'output.{sorted(out)[0]}'")
-    if outputs:
-        existing = d.get("outputs", [])
-        d["outputs"] = [*existing, *outputs] if isinstance(existing, list) else existing
-    if d.get("command") == "track" and isinstance(d.get("model", {}), dict) and "name" not in d.get("model", {}):
-        section("model")["name"] = "sam2"  # tracking is what SAM 2 does; a track job needs no model name
-    for name in ("source", "model", "mask", "schedule", "effect", "encoder", "run"):
-        if d.get(name) == {}:
-            d.pop(name)
-    return d
