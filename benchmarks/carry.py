@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--live", action="store_true", help="masks arrive K frames late (the live path)")
-    ap.add_argument("--flow-width", type=int, help="DIS image width (default: 640)")
-    ap.add_argument("--preset", choices=sorted(PRESETS), help="DIS preset (default: ultrafast)")
+    default = CarryOptions()
+    preset_name = {value: name for name, value in PRESETS.items()}[default.preset]
+    ap.add_argument("--flow-width", type=int, help=f"DIS image width (default: {default.flow_width})")
+    ap.add_argument("--preset", choices=sorted(PRESETS), help=f"DIS preset (default: {preset_name})")
     args = ap.parse_args(argv)
     base = live_options() if args.live else file_options()
     options = CarryOptions(args.flow_width or base.flow_width, PRESETS[args.preset] if args.preset else base.preset)

@@ -35,6 +35,7 @@ from common import machine_info, write_outputs
 
 from rtseg.bench.quality import is_davis_folder, load_gt
 from rtseg.jobs import JobSpec, build
+from rtseg.jobs.build import LIVE_GATE
 from rtseg.metrics import SequenceScore, region_iou
 from rtseg.segment.gate import ChangeGate, GateOptions
 
@@ -45,7 +46,8 @@ def run_job(clip: Path, gate: float, psnr_db: float | None = None,
     ``psnr_db`` the gate is the whole-frame PSNR test instead (same pipeline, same hold)."""
     src = clip / "JPEGImages" if is_davis_folder(clip) else clip
     spec = JobSpec.from_dict({"command": "segment", "source": {"path": str(src)}, "outputs": [{"kind": "null"}],
-                              "mask": {"gate": gate if psnr_db is None else 4.0}, "run": {"progress": False}}).check()
+                              "mask": {"gate": gate if psnr_db is None else LIVE_GATE},  # PSNR: replaced below
+                              "run": {"progress": False}}).check()
     pipeline = build(spec)
     if psnr_db is not None:
         pipeline.segment.gate = ChangeGate(GateOptions(threshold=psnr_db, criterion="psnr"))
@@ -145,16 +147,17 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", nargs="+", type=Path, help="videos or DAVIS-style folders")
-    ap.add_argument("--thresholds", type=float, nargs="+", default=[4.0])
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[LIVE_GATE])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
     cv2.setNumThreads(max(1, os.cpu_count() or 1))
     load0 = [round(x, 2) for x in os.getloadavg()]
     clips = [evaluate(c, args.thresholds) for c in args.clips]
+    given = args.thresholds != [LIVE_GATE]  # the command line written back, without the default
+    thresholds = f" --thresholds {' '.join(f'{t:g}' for t in args.thresholds)}" if given else ""
     results = {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "command": "python benchmarks/gate.py " + " ".join(str(c) for c in args.clips)
-               + (f" --thresholds {' '.join(f'{t:g}' for t in args.thresholds)}" if args.thresholds != [4.0] else ""),
+               "command": "python benchmarks/gate.py " + " ".join(str(c) for c in args.clips) + thresholds,
                "machine": machine_info(), "load_before": load0, "load_after": [round(x, 2) for x in os.getloadavg()],
                "clips": clips}
     write_outputs(results, markdown(results), args.json, args.markdown)

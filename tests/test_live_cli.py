@@ -16,11 +16,12 @@ import av
 import numpy as np
 import pytest
 
-from rtseg.cli.live import LiveEffect, SinkName, cli_data, expand_optional_values, webcam_spec
+from rtseg.cli.live import SinkName, cli_data, expand_optional_values, webcam_spec
 from rtseg.errors import ConfigError, SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.jobs import JobSpec, OutputKind, build
 from rtseg.jobs.segmenters import prompts_of
+from rtseg.jobs.spec import EffectKind
 from rtseg.sinks.preview import PreviewSink, display_problem, draw_overlay
 from rtseg.sources.realtime import RealtimeSource
 from tests.conftest import DATA, ROOT, require, run_cli
@@ -60,7 +61,7 @@ def test_blur_and_background_options_make_the_effect() -> None:
     assert (spec.effective_effect.value, spec.effect.strength) == ("blur", 12.0)
     spec = webcam_spec(cli_data(**src, background=["#00ff00", "#0000ff"]))
     assert spec.effective_effect.value == "replace" and spec.effect.backgrounds == ["#00ff00", "#0000ff"]
-    spec = webcam_spec(cli_data(**src, effect=LiveEffect.NONE))
+    spec = webcam_spec(cli_data(**src, effect=EffectKind.NONE))
     assert spec.effective_effect.value == "none"
     assert [o.kind for o in spec.outputs] == [OutputKind.NULL] and spec.live
 
@@ -210,7 +211,7 @@ def test_the_shipped_replay_config_runs_without_a_camera() -> None:
         ({"source": str(CLIP), "realtime": True, "model": "sam2"}, "needs --model-dir"),
         ({"source": str(CLIP), "realtime": True, "point": ["3"]}, "--point expects X,Y"),
         ({"source": str(CLIP), "realtime": True, "point": ["3,4"]}, "need --model sam2"),
-        ({"source": str(CLIP), "realtime": True, "sink": [SinkName.NULL], "effect": LiveEffect.CUTOUT,
+        ({"source": str(CLIP), "realtime": True, "sink": [SinkName.NULL], "effect": EffectKind.CUTOUT,
           "vcam": True}, "a virtual camera cannot carry alpha"),
     ],
 )

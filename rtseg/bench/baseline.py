@@ -59,13 +59,14 @@ class BaselineMode(StrEnum):
 
 @dataclass
 class TutorialLoop:
-    """One run of the tutorial loop over ``input`` (writing ``output`` in ``BLUR`` mode)."""
+    """One run of the tutorial loop over ``input`` (writing ``output`` in ``BLUR`` mode); the benchmark's
+    options (:class:`~rtseg.bench.options.BenchOptions`) give the blur strength and kernel."""
 
     input: str
     output: Path | None
-    strength: float = 25.0
-    mode: BaselineMode = BaselineMode.BLUR
-    blur: BaselineBlur = BaselineBlur.KERNEL
+    strength: float
+    mode: BaselineMode
+    blur: BaselineBlur
 
     def _segmenter(self, width: int, height: int):  # type: ignore[no-untyped-def]
         from mediapipe.tasks.python import BaseOptions, vision

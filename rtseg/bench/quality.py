@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.frame import Frame
 from rtseg.jobs.segmenters import refine_options, smoothing_options
 from rtseg.jobs.spec import MaskSpec
@@ -290,7 +291,7 @@ def edge_boxes(gt: np.ndarray, side: int) -> dict[str, tuple[int, int]]:
 
 
 def render_edges(seq: Path, chosen: Sequence[MaskVariant], out_dir: Path, *, position: float = 0.5,
-                 strength: float = 25.0, side: int = 96, zoom: int = 3) -> Path:
+                 strength: float = DEFAULT_STRENGTH, side: int = 96, zoom: int = 3) -> Path:
     """Side-by-side crops of the head and arms of one frame: the input, then each configuration's
     background blur (what a video call shows), with the ground-truth edge drawn in thin green.
     Rows: head, left, right; columns: input and each configuration. Written as PNG; returns its path."""

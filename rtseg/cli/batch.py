@@ -14,6 +14,7 @@ from rtseg.batching.items import ItemTask
 from rtseg.batching.runner import BatchOptions, Display, run_batch
 from rtseg.batching.worker import FAILED, ReportRow
 from rtseg.cli.console import err_console, fail
+from rtseg.cli.options import DebugOpt, shown
 from rtseg.cli.running import setup_logging
 
 
@@ -74,26 +75,30 @@ class ProgressDisplay(Display):
             self.progress = None
 
 
+RESUME_HELP = f"Skip items already done with this same job (default {shown(BatchOptions.resume)})."
+
+
 def batch(
     inputs: Annotated[list[str], typer.Argument(
         help="Videos, photos, folders (searched recursively: videos and image folders), globs, or a manifest "
              "(.jsonl / .csv: input, output, prompts, job keys per item).")],
     job: Annotated[Path, typer.Option("--job", help="The job for every item: a TOML file (see configs/).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder; outputs keep the inputs' relative paths.")],
-    executor: Annotated[str, typer.Option("--executor", help="local (worker processes) | ray.")] = "local",
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (worker processes) | ray.")] = BatchOptions.executor,
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Workers (default: local, one per CPU; Ray, the cluster's CPUs).")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", help="Ray cluster: auto | ray://HOST:10001 (default: start Ray on this machine).")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume/--no-resume", help="Skip items already done with this same job (default on).")] = True,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed item.")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help=RESUME_HELP)] = BatchOptions.resume,
+    fail_fast: Annotated[bool, typer.Option(
+        "--fail-fast", help="Stop at the first failed item.")] = BatchOptions.fail_fast,
     report: Annotated[Path | None, typer.Option("--report", help="One JSON line per item (FILE.jsonl).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
     stats_json: Annotated[Path | None, typer.Option("--stats-json", help="The batch's totals as JSON.")] = None,
     stills: Annotated[bool, typer.Option(
-        "--stills", help="Images in a folder are separate photos, not one image sequence.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+        "--stills", help="Images in a folder are separate photos, not one image sequence.")] = BatchOptions.stills,
+    debug: DebugOpt = False,
 ) -> None:
     """Run one job over many videos, image folders or photos: locally in worker processes (each loads
     its model once) or on Ray. Ctrl-C once stops handing out items; twice aborts the running ones."""

@@ -7,7 +7,24 @@ from typing import Annotated
 
 import typer
 
+from rtseg.bench.baseline import BaselineBlur
+from rtseg.bench.options import BenchOptions, Workload
 from rtseg.cli.console import fail
+from rtseg.cli.options import DebugOpt, default_of
+
+# Help that states a default reads it from BenchOptions, where it is defined.
+WORKLOADS_HELP = f"{', '.join(w.value for w in Workload)} (default: all)."
+_BASELINE_BLUR = BenchOptions.model_fields["baseline_blur"].default
+_KERNEL_NOTES = {BaselineBlur.KERNEL: "2·strength+1 taps", BaselineBlur.SIGMA: "= strength"}
+BASELINE_BLUR_HELP = "Tutorial kernel: " + " or ".join(
+    f"{kind.value} ({_KERNEL_NOTES[kind]}{', default' if kind is _BASELINE_BLUR else ''})" for kind in BaselineBlur
+) + "."
+REPEAT_HELP = f"Measured runs per implementation ({default_of(BenchOptions, 'repeat')})."
+WARMUP_HELP = f"Unrecorded runs first ({default_of(BenchOptions, 'warmup')})."
+STRENGTH_HELP = f"Blur sigma in pixels ({default_of(BenchOptions, 'strength')})."
+SIZE_HELP = f"Synthetic frame size ({default_of(BenchOptions, 'synthetic_size')})."
+FRAMES_HELP = f"Synthetic clip length ({default_of(BenchOptions, 'synthetic_frames')})."
+LIVE_SECONDS_HELP = f"Live replay length ({default_of(BenchOptions, 'live_seconds')})."
 
 
 def register(app: typer.Typer) -> None:
@@ -16,20 +33,18 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    workloads: Annotated[list[str] | None, typer.Argument(
-        help="file-blur-720p, file-segment, live-720p30, live-1080p30, effects, sam2 (default: all).")] = None,
+    workloads: Annotated[list[str] | None, typer.Argument(help=WORKLOADS_HELP)] = None,
     input: Annotated[str | None, typer.Option("--input", help="A real clip instead of the synthetic one.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Scenario TOML (see benchmarks/).")] = None,
-    repeat: Annotated[int | None, typer.Option("--repeat", help="Measured runs per implementation (3).")] = None,
-    warmup: Annotated[int | None, typer.Option("--warmup", help="Unrecorded runs first (1).")] = None,
+    repeat: Annotated[int | None, typer.Option("--repeat", help=REPEAT_HELP)] = None,
+    warmup: Annotated[int | None, typer.Option("--warmup", help=WARMUP_HELP)] = None,
     baseline: Annotated[bool | None, typer.Option("--baseline/--no-baseline",
                                                   help="Alternate with the tutorial loop.")] = None,
-    baseline_blur: Annotated[str | None, typer.Option(
-        "--baseline-blur", help="Tutorial kernel: kernel (2·strength+1 taps, default) or sigma (= strength).")] = None,
-    strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (25).")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="Synthetic frame size (1280x720).")] = None,
-    frames: Annotated[int | None, typer.Option("--frames", help="Synthetic clip length (240).")] = None,
-    live_seconds: Annotated[float | None, typer.Option("--live-seconds", help="Live replay length (10).")] = None,
+    baseline_blur: Annotated[str | None, typer.Option("--baseline-blur", help=BASELINE_BLUR_HELP)] = None,
+    strength: Annotated[float | None, typer.Option("--strength", help=STRENGTH_HELP)] = None,
+    size: Annotated[str | None, typer.Option("--size", help=SIZE_HELP)] = None,
+    frames: Annotated[int | None, typer.Option("--frames", help=FRAMES_HELP)] = None,
+    live_seconds: Annotated[float | None, typer.Option("--live-seconds", help=LIVE_SECONDS_HELP)] = None,
     scaling: Annotated[bool | None, typer.Option("--scaling/--no-scaling",
                                                  help="Sweep resolution and blur strength too.")] = None,
     crf: Annotated[int | None, typer.Option("--crf", help="x264 CRF for rtseg's output.")] = None,
@@ -39,7 +54,7 @@ def bench(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here (JSON).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write PNG charts into this folder.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the tables as Markdown here.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Measure fps, latency, CPU and memory, alternating with the tutorial loop in the same run.
 
@@ -47,7 +62,6 @@ def bench(
     """
     from rich.console import Console
 
-    from rtseg.bench.options import BenchOptions
     from rtseg.bench.plot import write_plots
     from rtseg.bench.report import markdown as to_markdown
     from rtseg.bench.report import print_report, write_json

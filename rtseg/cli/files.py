@@ -10,6 +10,7 @@ import typer
 
 from rtseg.cli.jobdata import apply_quality, mask_data, model_data, output_kind, run_data, spec_from
 from rtseg.cli.options import (
+    STRENGTH_HELP,
     BoxOpt,
     ConfigOpt,
     CrfOpt,
@@ -108,7 +109,7 @@ def file_job(kind: JobKind, options: FileJobOptions, effect: dict[str, Any] | No
 
 def blur(
     input: InputArg = None, output: OutputOpt = None,
-    strength: Annotated[float | None, typer.Option("--strength", help="Blur sigma in pixels (default 25).")] = None,
+    strength: Annotated[float | None, typer.Option("--strength", help=STRENGTH_HELP)] = None,
     masks: MasksOpt = None, model: ModelOpt = None, model_dir: ModelDirOpt = None, point: PointOpt = None,
     box: BoxOpt = None, mask: MaskPromptOpt = None, frame: FrameOpt = None, obj: ObjectOpt = None,
     prompts: PromptsOpt = None, provider: ProviderOpt = None, threads: ThreadsOpt = None, rle: RleOpt = None,

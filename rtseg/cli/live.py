@@ -11,11 +11,22 @@ import typer
 from typer.core import TyperCommand
 
 from rtseg.cli.jobdata import model_data, path_str, spec_from
-from rtseg.cli.options import BoxOpt, ConfigOpt, DebugOpt, ModelDirOpt, ModelOpt, PointOpt, ProviderOpt
+from rtseg.cli.options import (
+    BoxOpt,
+    ConfigOpt,
+    DebugOpt,
+    ModelDirOpt,
+    ModelOpt,
+    PointOpt,
+    ProviderOpt,
+    choices_help,
+    default_of,
+    shown,
+)
 from rtseg.cli.running import execute
-from rtseg.jobs.spec import JobKind, JobSpec
-
-DEFAULT_BLUR = 25.0
+from rtseg.effects.blur import DEFAULT_STRENGTH
+from rtseg.jobs.build import LIVE_GATE
+from rtseg.jobs.spec import DEFAULT_EFFECT, CarrySpec, EffectKind, JobKind, JobSpec, SourceSpec
 
 
 def expand_optional_values(args: list[str], optional: dict[str, str]) -> list[str]:
@@ -55,7 +66,7 @@ def _is_number(text: str) -> bool:
 class OptionalValueCommand(TyperCommand):
     """A typer command whose ``--blur`` takes an optional value (see :func:`expand_optional_values`)."""
 
-    optional_values: ClassVar[dict[str, str]] = {"--blur": f"{DEFAULT_BLUR:g}"}
+    optional_values: ClassVar[dict[str, str]] = {"--blur": shown(DEFAULT_STRENGTH)}
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_optional_values(list(args), self.optional_values))
@@ -67,17 +78,18 @@ class SinkName(StrEnum):
     PREVIEW = "preview"
 
 
-class LiveEffect(StrEnum):
-    BLUR = "blur"
-    REPLACE = "replace"
-    CUTOUT = "cutout"
-    OVERLAY = "overlay"
-    NONE = "none"
+# Help that states a default reads it from the job's schema, the blur effect or the builder.
+BLUR_HELP = f"Blur the background; N = sigma in pixels (default {shown(DEFAULT_STRENGTH)})."
+EFFECT_HELP = choices_help(EffectKind, DEFAULT_EFFECT[JobKind.WEBCAM].value,
+                           {"cutout": "with --preview or --record .webm/.mov"}) + "."
+CARRY_HELP = f"Move the newest mask to each frame by optical flow (default {default_of(CarrySpec, 'enabled')})."
+GATE_HELP = (f"Skip the model on frames where no region changed by more than LEVELS grey levels "
+             f"(default {shown(LIVE_GATE)}; 0: every frame).")
 
 
 def cli_data(
     *, camera: str | None = None, source: str | None = None, realtime: bool = False, loop: bool | None = None,
-    blur: float | None = None, background: list[str] | None = None, effect: LiveEffect | None = None,
+    blur: float | None = None, background: list[str] | None = None, effect: EffectKind | None = None,
     vcam: bool = False, vcam_device: str | None = None, vcam_backend: str | None = None,
     vcam_format: str | None = None, preview: bool = False, record: Path | None = None,
     sink: list[SinkName] | None = None, duration: float | None = None, stats_json: Path | None = None,
@@ -140,9 +152,10 @@ def webcam(
         "--camera", "--device", help="Camera index (0, 1, …) or /dev/videoN (--device: the old spelling).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Replay a video as a camera (+ --realtime).")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Replay --source at its native frame rate.")] = False,
-    loop: Annotated[bool | None, typer.Option("--loop/--no-loop", help="Loop the replayed file (default on).")] = None,
+    loop: Annotated[bool | None, typer.Option(
+        "--loop/--no-loop", help=f"Loop the replayed file (default {default_of(SourceSpec, 'loop')}).")] = None,
     blur: Annotated[float | None, typer.Option(
-        "--blur", metavar="[N]", help=f"Blur the background; N = sigma in pixels (default {DEFAULT_BLUR:g}).")] = None,
+        "--blur", metavar="[N]", help=BLUR_HELP)] = None,
     background: Annotated[list[str] | None, typer.Option(
         "--background", metavar="IMAGE|VIDEO|#RRGGBB",
         help="Replace the background: image, video or #RRGGBB (repeat: the b key cycles).")] = None,
@@ -160,24 +173,26 @@ def webcam(
     stats_json: Annotated[Path | None, typer.Option(
         "--stats-json", help="Write run statistics (fps, latency, drops, CPU) here.")] = None,
     mirror: Annotated[bool | None, typer.Option("--mirror/--no-mirror", help="Mirror the image (selfie view).")] = None,
-    width: Annotated[int | None, typer.Option("--width", help="Requested camera width (default 1280).")] = None,
-    height: Annotated[int | None, typer.Option("--height", help="Requested camera height (default 720).")] = None,
-    fps: Annotated[float | None, typer.Option("--fps", help="Requested camera frame rate (default 30).")] = None,
-    fourcc: Annotated[str | None, typer.Option("--fourcc", help="Requested camera format (default MJPG).")] = None,
+    width: Annotated[int | None, typer.Option(
+        "--width", help=f"Requested camera width (default {default_of(SourceSpec, 'width')}).")] = None,
+    height: Annotated[int | None, typer.Option(
+        "--height", help=f"Requested camera height (default {default_of(SourceSpec, 'height')}).")] = None,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", help=f"Requested camera frame rate (default {default_of(SourceSpec, 'fps')}).")] = None,
+    fourcc: Annotated[str | None, typer.Option(
+        "--fourcc", help=f"Requested camera format (default {default_of(SourceSpec, 'fourcc')}).")] = None,
     fail_closed: Annotated[float | None, typer.Option(
         "--fail-closed", metavar="MS", help="Blur the whole frame if no fresh mask came for MS ms.")] = None,
-    effect: Annotated[LiveEffect | None, typer.Option(
-        "--effect", metavar="NAME",
-        help="blur (default) | replace | cutout (with --preview or --record .webm/.mov) | overlay | none.")] = None,
+    effect: Annotated[EffectKind | None, typer.Option(
+        "--effect", metavar="NAME", help=EFFECT_HELP)] = None,
     model: ModelOpt = None, model_dir: ModelDirOpt = None, point: PointOpt = None, box: BoxOpt = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", help="SAM 2: ONNX Runtime threads (default 1: the camera path keeps a core).")] = None,
     provider: ProviderOpt = None,
     carry: Annotated[bool | None, typer.Option(
-        "--carry/--no-carry", help="Move the newest mask to each frame by optical flow (default on).")] = None,
+        "--carry/--no-carry", help=CARRY_HELP)] = None,
     gate: Annotated[float | None, typer.Option(
-        "--gate", metavar="LEVELS", help="Skip the model on frames where no region changed by more than LEVELS "
-        "grey levels (default 4; 0: every frame).")] = None,
+        "--gate", metavar="LEVELS", help=GATE_HELP)] = None,
     target_fps: Annotated[float | None, typer.Option(
         "--target-fps", help="Adaptive: infer less often / on smaller input to hold this output fps.")] = None,
     cpu_budget: Annotated[float | None, typer.Option(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rtseg.cli.console import err_console, fail
+from rtseg.cli.options import DebugOpt
 from rtseg.cli.running import setup_logging
 from rtseg.errors import ConfigError
 
@@ -31,7 +32,7 @@ def studio(
         "--host", help="Address to bind (default: this machine only; the app reads and writes local files).")
     ] = "127.0.0.1",
     threads: Annotated[int | None, typer.Option("--threads", help="SAM 2: ONNX Runtime threads.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Open a local web page to click on objects, see their masks at once, propagate through the video,
     correct any frame, and export masks, COCO RLE or an effect video.
