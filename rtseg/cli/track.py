@@ -33,7 +33,7 @@ from rtseg.cli.options import (
 from rtseg.cli.running import execute
 from rtseg.errors import ConfigError
 from rtseg.jobs.loading import load_toml
-from rtseg.jobs.spec import JobKind
+from rtseg.jobs.spec import DEFAULT_EFFECT, JobKind
 from rtseg.segment.registry import MODELS
 
 
@@ -126,7 +126,8 @@ def track_command(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Video or folder with the --effect.")] = None,
     masks: Annotated[Path | None, typer.Option("--masks", help="Folder: one PNG of object ids per frame.")] = None,
     rle: RleOpt = None, logits: LogitsOpt = None,
-    effect: Annotated[TrackEffect | None, typer.Option("--effect", help="What -o shows (default overlay).")] = None,
+    effect: Annotated[TrackEffect | None, typer.Option(
+        "--effect", help=f"What -o shows (default {DEFAULT_EFFECT[JobKind.TRACK].value}).")] = None,
     provider: Annotated[str | None, typer.Option(
         "--provider", "--device",
         help="ONNX Runtime provider: auto | tensorrt | cuda | cpu (--device: old spelling).")] = None,
