@@ -22,6 +22,7 @@ from rtseg.frame import Frame, ObjectMasks, id_map
 from rtseg.graph.stats import RunStats
 from rtseg.jobs.build import build
 from rtseg.jobs.loading import merge
+from rtseg.jobs.outputs import output_kind
 from rtseg.jobs.segmenters import production_segmenter
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.base import Segmenter
@@ -168,7 +169,7 @@ def _file_job(command: str, input: PathLike, outputs: list[dict[str, Any]], *, e
 
 def _output(path: PathLike) -> dict[str, Any]:
     p = Path(_path(path, "output"))
-    return {"kind": "images" if p.suffix.lower() in ("", ".png") else "video", "path": str(p)}
+    return {"kind": output_kind(p).value, "path": str(p)}
 
 
 def blur(input: PathLike, output: PathLike, *, strength: float = DEFAULT_STRENGTH, model: str = "selfie",

@@ -27,8 +27,8 @@ from typing import Any
 
 from rtseg.errors import ConfigError
 from rtseg.jobs.loading import merge
-from rtseg.jobs.paths import VIDEO_SUFFIXES
-from rtseg.jobs.spec import ALPHA_VIDEO_SUFFIXES, EffectKind, JobKind, JobSpec, OutputKind
+from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, VIDEO_SUFFIXES, OutputKind, output_kind
+from rtseg.jobs.spec import EffectKind, JobKind, JobSpec
 from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_from_dict, prompt_to_dict
 from rtseg.sources.images import IMAGE_SUFFIXES
 
@@ -362,8 +362,8 @@ def output_paths(found: FoundInput, kinds: list[tuple[OutputKind, str]], out_dir
                                          (found.kind == InputKind.SEQUENCE and not chosen)):
             kind = OutputKind.IMAGES  # a photo's composite is a photo; a sequence's, a sequence
         if i == 0 and first is not None:
-            if kind is OutputKind.VIDEO and first.suffix.lower() in ("", ".png"):
-                kind = OutputKind.IMAGES
+            if kind is OutputKind.VIDEO:
+                kind = output_kind(first)
             out.append((kind, first))
         elif kind is OutputKind.VIDEO:
             own = found.path.suffix.lower() if found.kind == InputKind.VIDEO else ""

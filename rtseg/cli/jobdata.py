@@ -5,27 +5,16 @@ options read into a :class:`~rtseg.segment.prompts.Prompt`, and :func:`spec_from
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from rtseg.errors import ConfigError
+from rtseg.jobs import outputs
 from rtseg.jobs.loading import load_toml, merge
 from rtseg.jobs.spec import JobKind, JobSpec, OutputKind
 from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_to_dict
 
 # -- prompt options (read into rtseg.segment.prompts.Prompt, which checks them) ---------------------
-
-
-def prompt_default(name: str) -> int:
-    """What ``--frame`` (``frame``) or ``--object`` (``obj_id``) is when not given: :class:`Prompt`'s default.
-
-    >>> prompt_default("frame"), prompt_default("obj_id")
-    (0, 1)
-    """
-    value = {f.name: f.default for f in fields(Prompt)}[name]
-    assert isinstance(value, int)
-    return value
 
 
 def prompt_from_options(point: list[str] | None = None, box: str | None = None, mask: Path | None = None,
@@ -56,8 +45,7 @@ def prompt_from_options(point: list[str] | None = None, box: str | None = None, 
     except ValueError:
         raise ConfigError(f"--box expects X0,Y0,X1,Y1, got {box!r}") from None
     try:
-        prompt = Prompt(frame=frame if frame is not None else prompt_default("frame"),
-                        obj_id=obj if obj is not None else prompt_default("obj_id"),
+        prompt = Prompt(frame=frame if frame is not None else 0, obj_id=obj if obj is not None else 1,
                         points=tuple((x, y) for x, y, _ in parsed),
                         labels=tuple(label for _, _, label in parsed),  # type: ignore[misc]  # Prompt checks them
                         box=corners, mask=mask)
@@ -82,12 +70,12 @@ def path_str(path: Path | None) -> str | None:
 
 def output_kind(path: Path) -> OutputKind:
     """``-o OUT``: a folder of PNGs when OUT has no suffix (like DIR), one PNG for OUT.png (a photo),
-    else a video file (OUT.mp4).
+    else a video file (OUT.mp4): the rule every surface uses, :func:`rtseg.jobs.outputs.output_kind`.
 
     >>> output_kind(Path("frames")).value, output_kind(Path("still.png")).value, output_kind(Path("a.mp4")).value
     ('images', 'images', 'video')
     """
-    return OutputKind.IMAGES if path.suffix.lower() in ("", ".png") else OutputKind.VIDEO
+    return outputs.output_kind(path)
 
 
 def apply_quality(quality: str | None, data: dict[str, Any]) -> dict[str, Any]:

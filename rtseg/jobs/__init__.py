@@ -2,7 +2,8 @@
 
 from rtseg.jobs.build import Devices, JobPipeline, build
 from rtseg.jobs.loading import load_toml, merge
-from rtseg.jobs.spec import EffectKind, JobKind, JobSpec, OutputKind, SchedulePolicy
+from rtseg.jobs.outputs import OutputKind
+from rtseg.jobs.spec import EffectKind, JobKind, JobSpec, SchedulePolicy
 
 __all__ = ["Devices", "EffectKind", "JobKind", "JobPipeline", "JobSpec", "OutputKind", "SchedulePolicy", "build",
            "load_toml", "merge"]

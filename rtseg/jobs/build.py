@@ -45,6 +45,7 @@ from rtseg.graph import Pipeline, ProcessStage, RunStats, SinkStage, SourceStage
 from rtseg.graph.pipeline import OutputCallback, StartCallback
 from rtseg.graph.stats import percentiles_ms, process_cpu_seconds
 from rtseg.jobs.models import ModelCache
+from rtseg.jobs.outputs import OutputKind
 from rtseg.jobs.paths import check_files
 from rtseg.jobs.segmenters import (
     MaskedSegmenter,
@@ -54,7 +55,7 @@ from rtseg.jobs.segmenters import (
     smoothing_options,
     uses_mask_path,
 )
-from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind, SchedulePolicy
+from rtseg.jobs.spec import EffectKind, JobSpec, SchedulePolicy
 from rtseg.segment.base import EveryKth, NewestFrame, Promptable, Segmenter
 from rtseg.segment.gate import ChangeGate, GateOptions
 from rtseg.segment.registry import create_segmenter

@@ -7,15 +7,10 @@ validating them, so a config written for an earlier version is the job it was.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from rtseg.errors import ConfigError
-
-
-def _is_folder_output(path: str) -> bool:
-    """PNG frames: a folder (no suffix), or one ``.png`` for a one-frame input."""
-    return Path(path).suffix.lower() in ("", ".png")
+from rtseg.jobs.outputs import output_kind
 
 
 def normalize(data: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +39,7 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
     if "output" in d and not isinstance(d["output"], dict):
         path = d.pop("output")
         if path is not None:
-            kind = "images" if isinstance(path, str) and _is_folder_output(path) else "video"
+            kind = output_kind(path).value if isinstance(path, str) else "video"
             outputs.append({"kind": kind, "path": path})
     for key in ("masks", "rle", "logits"):
         if key in d and not isinstance(d[key], dict):

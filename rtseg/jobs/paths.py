@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtseg.errors import ConfigError
-from rtseg.jobs.spec import EffectKind, JobSpec, OutputKind
+from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, FOLDER_KINDS, VIDEO_SUFFIXES, OutputKind, writes_images
+from rtseg.jobs.spec import EffectKind, JobSpec
 from rtseg.sinks.atomic import check_replaceable
 from rtseg.sinks.images import IMAGE_FILE_SUFFIX
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi")
-"""Containers a video output may be written to."""
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
-FOLDER_KINDS = {OutputKind.IMAGES, OutputKind.MASKS, OutputKind.LOGITS}
 
 
 @dataclass(frozen=True)
@@ -146,11 +144,11 @@ def check_names(spec: JobSpec) -> None:
             continue
         suffix = Path(o.path).suffix.lower()
         if o.kind in (OutputKind.VIDEO, OutputKind.RECORD):
-            allowed = (".webm", ".mov") if cutout else VIDEO_SUFFIXES
+            allowed = ALPHA_VIDEO_SUFFIXES if cutout else VIDEO_SUFFIXES
             if suffix not in allowed:
                 raise ConfigError(f"cannot write a video to {Path(o.path).name!r}: expected a name ending in "
                                   f"{', '.join(allowed)}{' or a folder' if o.kind is OutputKind.VIDEO else ''}")
-        elif o.kind in (OutputKind.IMAGES, OutputKind.MASKS) and suffix not in ("", IMAGE_FILE_SUFFIX):
+        elif o.kind in (OutputKind.IMAGES, OutputKind.MASKS) and not writes_images(o.path):
             raise ConfigError(f"{Path(o.path).name!r}: {o.kind.value} go to a folder (a name without a suffix), "
                               f"or, for a one-frame input, to one {IMAGE_FILE_SUFFIX} file")
         elif o.kind is OutputKind.RLE and suffix != ".json":

@@ -38,6 +38,7 @@ from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
 from rtseg.jobs.loading import format_validation_error, load_toml
 from rtseg.jobs.migrate import normalize
+from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, FILE_KINDS, LIVE_KINDS, OBJECT_KINDS, OutputKind
 from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
 from rtseg.segment.providers import Device
 from rtseg.segment.registry import model_entry
@@ -109,31 +110,12 @@ class JobKind(StrEnum):
     TRACK = "track"
 
 
-
 class EffectKind(StrEnum):
     BLUR = "blur"
     REPLACE = "replace"
     CUTOUT = "cutout"
     OVERLAY = "overlay"
     NONE = "none"
-
-
-class OutputKind(StrEnum):
-    VIDEO = "video"
-    """The composite as a video file (H.264 by default; VP9/ProRes with alpha for cutout)."""
-    IMAGES = "images"
-    """The composite as one PNG per frame in a folder."""
-    MASKS = "masks"
-    """One PNG per frame: alpha (0..255), or object ids with the DAVIS palette for SAM 2."""
-    RLE = "rle"
-    """SAM 2: one JSON file of COCO run-length masks per frame and object."""
-    LOGITS = "logits"
-    """SAM 2: one float32 .npy (objects x H x W) per frame in a folder."""
-    VCAM = "vcam"
-    PREVIEW = "preview"
-    RECORD = "record"
-    """Live: the output recorded to a video file."""
-    NULL = "null"
 
 
 class SchedulePolicy(StrEnum):
@@ -143,12 +125,6 @@ class SchedulePolicy(StrEnum):
     """Segment every ``mask.infer_every``-th frame in order (deterministic)."""
     NEWEST = "newest"
     """Segment the newest frame behind a flow limiter (one in flight); every frame goes on."""
-
-
-FILE_KINDS = {OutputKind.VIDEO, OutputKind.IMAGES, OutputKind.MASKS, OutputKind.RLE, OutputKind.LOGITS}
-LIVE_KINDS = {OutputKind.VCAM, OutputKind.PREVIEW, OutputKind.RECORD, OutputKind.NULL, OutputKind.VIDEO}
-OBJECT_KINDS = {OutputKind.RLE, OutputKind.LOGITS}
-ALPHA_VIDEO_SUFFIXES = (".webm", ".mov")
 
 
 class SourceSpec(_Strict):
