@@ -42,7 +42,10 @@ class Control:
     aborting: threading.Event = field(default_factory=threading.Event)
 
 
-class Events(Protocol):
+class ItemEvents(Protocol):
+    """What an executor reports of each item, from the driver's thread: started on a worker, frames
+    done so far, and its report row when it ended."""
+
     def started(self, task: ItemTask, worker: str) -> None: ...
     def frames(self, task: ItemTask, frames: int) -> None: ...
     def done(self, row: ReportRow) -> None: ...
@@ -135,7 +138,7 @@ class LocalExecutor:
         child.close()
         return _Proc(process, parent, number)
 
-    def run(self, tasks: list[ItemTask], control: Control, events: Events) -> list[ReportRow]:
+    def run(self, tasks: list[ItemTask], control: Control, events: ItemEvents) -> list[ReportRow]:
         pending = collections.deque(tasks)
         attempts: dict[int, int] = collections.Counter()
         rows: list[ReportRow] = []
@@ -279,7 +282,7 @@ class RayExecutor:
         self.timings: dict[str, float] = {}
         """``init_s`` (starting or joining Ray), ``start_s`` (until every actor is up), ``shutdown_s``."""
 
-    def run(self, tasks: list[ItemTask], control: Control, events: Events) -> list[ReportRow]:
+    def run(self, tasks: list[ItemTask], control: Control, events: ItemEvents) -> list[ReportRow]:
         try:
             import ray
         except ImportError:
@@ -314,7 +317,7 @@ class RayExecutor:
                 ray.shutdown()
                 self.timings["shutdown_s"] = round(time.perf_counter() - t1, 3)
 
-    def _run(self, ray: Any, tasks: list[ItemTask], control: Control, events: Events) -> list[ReportRow]:
+    def _run(self, ray: Any, tasks: list[ItemTask], control: Control, events: ItemEvents) -> list[ReportRow]:
         n = self.workers or max(1, int(ray.available_resources().get("CPU", 1)))
         n = min(n, len(tasks)) or 1
         actor_cls = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(RayWorker)

@@ -114,7 +114,7 @@ class Display:
     def end(self) -> None: ...
 
 
-class _Events:
+class _ItemEventHandler:
     """Executor events → frame totals and the display (executors call it from the driver's thread)."""
 
     def __init__(self, display: Display, control: Control, fail_fast: bool) -> None:
@@ -221,7 +221,7 @@ def run_batch(inputs: list[str], job: JobSpec | str | os.PathLike[str] | dict[st
                 else LocalExecutor(options.workers))
     summary = Summary(executor=executor.name, workers=min(executor.workers or 0, len(todo)) if isinstance(
         executor, LocalExecutor) else (options.workers or 0))
-    events = _Events(display, control, options.fail_fast)
+    events = _ItemEventHandler(display, control, options.fail_fast)
     display.begin(len(tasks) + len(errors), len(tasks) - len(todo))
     for e in errors:
         display.done(rows[e.index])
