@@ -213,19 +213,20 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
 
     @app.post("/api/sessions/{sid}/click")
     async def click(sid: str, body: ClickBody) -> dict[str, Any]:
-        return await run_in_threadpool(studio.get(sid).click, body.frame, body.object, body.x, body.y, body.label)
+        prompts = studio.get(sid).prompting()
+        return await run_in_threadpool(prompts.click, body.frame, body.object, body.x, body.y, body.label)
 
     @app.post("/api/sessions/{sid}/box")
     async def box(sid: str, body: BoxBody) -> dict[str, Any]:
-        return await run_in_threadpool(studio.get(sid).box, body.frame, body.object, body.box)
+        return await run_in_threadpool(studio.get(sid).prompting().box, body.frame, body.object, body.box)
 
     @app.post("/api/sessions/{sid}/undo")
     async def undo(sid: str, body: ObjectBody) -> dict[str, Any]:
-        return await run_in_threadpool(studio.get(sid).undo, body.object)
+        return await run_in_threadpool(studio.get(sid).prompting().undo, body.object)
 
     @app.post("/api/sessions/{sid}/clear")
     async def clear(sid: str, body: ObjectBody) -> dict[str, Any]:
-        return await run_in_threadpool(studio.get(sid).clear_object, body.object)
+        return await run_in_threadpool(studio.get(sid).prompting().clear_object, body.object)
 
     @app.post("/api/sessions/{sid}/propagate", status_code=202)
     async def propagate(sid: str, body: PropagateBody) -> dict[str, Any]:
@@ -235,8 +236,8 @@ def create_app(model_dir: Path | None = None, initial: str | None = None, thread
     @app.post("/api/sessions/{sid}/cancel")
     async def cancel(sid: str) -> dict[str, Any]:
         session = studio.get(sid)
-        session.cancel.set()
-        return {"cancelling": session.task, "propagated": len(session.propagated)}
+        session.tasks.cancel.set()
+        return {"cancelling": session.tasks.current, "propagated": len(session.propagated)}
 
     @app.post("/api/sessions/{sid}/export", status_code=202)
     async def export(sid: str, body: ExportBody) -> dict[str, Any]:
