@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rtseg.bench.report import IMPL_LABELS, run_summaries
 from rtseg.errors import ConfigError
 
 
@@ -52,16 +53,10 @@ def _stacked_bars(bars: list[Bar], path: Path, title: str, xlabel: str, height: 
 def stage_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     """Stacked horizontal bars: mean milliseconds per stage, one bar per workload and implementation."""
     bars: list[Bar] = []
-    for name, w in report["workloads"].items():
-        if w.get("status") != "ok":
-            continue
-        for impl, label in (("rtseg", "rtseg"), ("baseline", "tutorial loop")):
-            s = w.get(impl)
-            if s:
-                # A live source's time is the wait for the camera clock, not work: left out.
-                stages = {k: v["mean_ms"] for k, v in s["stages"].items()
-                          if not (name.startswith("live") and k == "source")}
-                bars.append((f"{name}\n{label}", stages, f"{s['fps']['median']:.1f} fps"))
+    for name, impl, s in run_summaries(report):
+        # A live source's time is the wait for the camera clock, not work: left out.
+        stages = {k: v["mean_ms"] for k, v in s["stages"].items() if not (name.startswith("live") and k == "source")}
+        bars.append((f"{name}\n{IMPL_LABELS[impl]}", stages, f"{s['fps']['median']:.1f} fps"))
     if not bars:
         return None
     return _stacked_bars(bars, path, "Stage-time breakdown",

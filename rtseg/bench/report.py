@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+IMPL_LABELS = {"rtseg": "rtseg", "baseline": "tutorial loop"}
+"""The implementations a workload's report may hold a run summary of (in table order), and their labels."""
+
+
+def run_summaries(report: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(workload, implementation, run summary) of every implementation measured by a workload that ran.
+
+    >>> report = {"workloads": {"a": {"status": "ok", "rtseg": {"fps": 1}}, "b": {"status": "error"}}}
+    >>> list(run_summaries(report))
+    [('a', 'rtseg', {'fps': 1})]
+    """
+    for name, w in report["workloads"].items():
+        if w.get("status") != "ok":
+            continue
+        for impl in IMPL_LABELS:
+            if w.get(impl):
+                yield name, impl, w[impl]
 
 
 def _fps(s: dict[str, float]) -> str:
@@ -63,7 +82,7 @@ def stages_table(report: dict[str, Any]) -> Table:
     for name, w in report["workloads"].items():
         if w.get("status") != "ok":
             continue
-        for impl in ("rtseg", "baseline"):
+        for impl in IMPL_LABELS:
             summary = w.get(impl)
             if not summary:
                 continue
@@ -78,15 +97,8 @@ def stages_table(report: dict[str, Any]) -> Table:
 
 def cpu_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
     """(workload, impl, CPU ms per frame by thread) for every run that has the figures."""
-    rows = []
-    for name, w in report["workloads"].items():
-        if w.get("status") != "ok":
-            continue
-        for impl in ("rtseg", "baseline"):
-            s = w.get(impl)
-            if s and s.get("cpu_ms_by_thread"):
-                rows.append((name, impl, s["cpu_ms_by_thread"]))
-    return rows
+    return [(name, impl, s["cpu_ms_by_thread"]) for name, impl, s in run_summaries(report)
+            if s.get("cpu_ms_by_thread")]
 
 
 def cpu_table(report: dict[str, Any]) -> Table:
@@ -151,7 +163,7 @@ def markdown(report: dict[str, Any]) -> str:
         if w.get("status") != "ok":
             lines.append(f"| {name} | {w.get('status')}: {w.get('reason', '')} | | | | | | | | |")
             continue
-        for impl, label in (("rtseg", "rtseg"), ("baseline", "tutorial loop")):
+        for impl, label in IMPL_LABELS.items():
             s = w.get(impl)
             if not s:
                 continue
@@ -173,15 +185,9 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| sam2 | {w['provider']} | {w['fps']:.2f} | | {w['cpu_percent']:.0f}% | | "
                          f"{w['peak_rss_mb']:.0f} | {fm['median']:.0f} / {fm['max']:.0f} | | {w['frames']} |")
     stage_rows = []
-    for name, w in report["workloads"].items():
-        if w.get("status") != "ok":
-            continue
-        for impl in ("rtseg", "baseline"):
-            s = w.get(impl)
-            if s:
-                cells = ", ".join(f"{k} {v['p50_ms']:.1f}/{v['p95_ms']:.1f}/{v['p99_ms']:.1f}"
-                                  for k, v in s["stages"].items())
-                stage_rows.append(f"| {name} | {impl} | {cells} |")
+    for name, impl, s in run_summaries(report):
+        cells = ", ".join(f"{k} {v['p50_ms']:.1f}/{v['p95_ms']:.1f}/{v['p99_ms']:.1f}" for k, v in s["stages"].items())
+        stage_rows.append(f"| {name} | {impl} | {cells} |")
     if stage_rows:
         lines += ["", "Per-stage wall time p50/p95/p99 (ms):", "", "| workload | impl | stages |", "|---|---|---|",
                   *stage_rows]
