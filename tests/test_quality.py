@@ -15,11 +15,11 @@ import pytest
 
 from rtseg.bench import quality
 from rtseg.effects.composite import light_wrap
+from rtseg.imaging.refine import RefineMode, RefineOptions, refine_alpha
 from rtseg.metrics import SequenceScore, boundary_f, region_iou, seg2bmap, stable_region
 from rtseg.segment import SelfieSegmenter
 from rtseg.segment.roi import RoiSegmenter, square_box, work_size
 from rtseg.sources import VideoFileSource
-from rtseg.temporal.refine import RefineMode, RefineOptions, refine_alpha
 from tests.conftest import DAVIS, ROOT, require
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.frame import Frame
+from rtseg.imaging.refine import RefineMode, RefineOptions
 from rtseg.jobs.segmenters import refine_options, smoothing_options
 from rtseg.jobs.spec import MaskSpec
 from rtseg.metrics import EDGE_BAND, SequenceScore
@@ -34,7 +35,6 @@ from rtseg.segment.registry import ModelOptions, create_segmenter
 from rtseg.segment.roi import RoiSegmenter
 from rtseg.segment.selfie import SelfieSegmenter
 from rtseg.sources import ImageFolderSource, VideoFileSource
-from rtseg.temporal.refine import RefineMode, RefineOptions
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
 from rtseg.temporal.stage import MaskStage
 

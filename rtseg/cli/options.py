@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from rtseg.cli.jobdata import prompt_default
 from rtseg.effects.blur import DEFAULT_STRENGTH
+from rtseg.imaging.refine import RefineMode
 from rtseg.jobs.spec import MaskSpec
 from rtseg.segment.registry import model_names
-from rtseg.temporal.refine import RefineMode
 from rtseg.temporal.smoothing import SmoothingMode
 
 # -- defaults as help text shows them ----------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtseg.frame import Frame, MaskResult, StreamInfo
+from rtseg.imaging.refine import RefineMode, RefineOptions
 from rtseg.jobs.spec import JobSpec, MaskSpec, ModelSpec
 from rtseg.segment.base import Segmenter
 from rtseg.segment.prompts import Prompt, PromptFeed, load_prompts_file
 from rtseg.segment.registry import ModelOptions, create_segmenter, model_entry
-from rtseg.temporal.refine import RefineMode, RefineOptions
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
 from rtseg.temporal.stage import MaskPath
 

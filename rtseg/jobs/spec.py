@@ -36,6 +36,7 @@ from pydantic import (
 
 from rtseg.effects.blur import DEFAULT_STRENGTH
 from rtseg.errors import ConfigError
+from rtseg.imaging.refine import RefineMode
 from rtseg.jobs.loading import format_validation_error, load_toml
 from rtseg.jobs.migrate import normalize
 from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, FILE_KINDS, LIVE_KINDS, OBJECT_KINDS, OutputKind
@@ -43,7 +44,6 @@ from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
 from rtseg.segment.providers import Device
 from rtseg.segment.registry import model_entry
 from rtseg.segment.selfie import SelfieRuntime
-from rtseg.temporal.refine import RefineMode
 from rtseg.temporal.smoothing import SmoothingMode
 
 

@@ -9,8 +9,8 @@ from rtseg.errors import PipelineError
 from rtseg.frame import NEWEST_MASK, UNCHANGED, Frame, MaskState, StreamInfo
 from rtseg.graph.stage import ProcessStage
 from rtseg.imaging import upsample_alpha
+from rtseg.imaging.refine import RefineOptions, refine_alpha
 from rtseg.temporal.carry import LIVE_MASK_WIDTH, Carrier, CarryKey, CarryOptions
-from rtseg.temporal.refine import RefineOptions, refine_alpha
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions, TemporalSmoother
 
 CARRY_AGE = "carry_age"

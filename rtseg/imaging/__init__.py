@@ -1,4 +1,5 @@
-"""Pixel helpers every stage package shares: alpha conversions and resizes (no stage logic)."""
+"""Pixel helpers every stage package shares: alpha conversions and resizes here, the edge refinement of a mask
+in :mod:`rtseg.imaging.refine` (no stage logic)."""
 
 from __future__ import annotations
 
