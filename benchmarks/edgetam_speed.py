@@ -52,7 +52,7 @@ def run_rtseg(model_dir: Path, frames: list[Any], threads: int) -> dict[str, Any
     out: dict[str, Any] = {"frame_s": [], "cpu_s": [], "graphs_s": [], "bank_bytes": [], "rss_bytes": []}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tracker = Sam2Tracker(model_dir, device="cpu", intra_op_threads=threads).open()
+        tracker = Sam2Tracker(model_dir, provider="cpu", intra_op_threads=threads).open()
     with tracker:
         tracker.add_points(0, 1, [POINT], [1])
         for i, rgb in enumerate(frames):

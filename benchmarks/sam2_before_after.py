@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sam2-bedroom"
 
 SIDE = r"""
-import hashlib, json, resource, statistics, sys, time, warnings
+import hashlib, inspect, json, resource, statistics, sys, time, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -37,7 +37,8 @@ from rtseg.segment.sam2.tracker import Sam2Tracker
 model_dir, data, n, threads = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 frames = [np.asarray(Image.open(data / f"{i:05d}.jpg").convert("RGB")) for i in range(n)]
 wall, cpu, digest = [], [], hashlib.sha256()
-with Sam2Tracker(model_dir, device="cpu", intra_op_threads=threads) as t:
+choice = "provider" if "provider" in inspect.signature(Sam2Tracker).parameters else "device"  # older commits
+with Sam2Tracker(model_dir, **{choice: "cpu"}, intra_op_threads=threads) as t:
     t.add_points(0, 1, [(210.0, 350.0)], [1])
     t.add_box(2, 2, [400.0, 100.0, 700.0, 400.0])
     for i, rgb in enumerate(frames):

@@ -30,7 +30,7 @@ def reference(model_dir: Path, frames: list[np.ndarray], steps: list[tuple[int, 
     from rtseg.segment.sam2.tracker import Sam2Tracker
 
     out = []
-    with Sam2Tracker(model_dir, device="cpu", intra_op_threads=1) as tracker:
+    with Sam2Tracker(model_dir, provider="cpu", intra_op_threads=1) as tracker:
         for idx, pts, labels in steps:
             if pts:
                 tracker.add_points(idx, CLICK_OBJECT_ID, pts, labels, clear_old_points=False)

@@ -15,8 +15,8 @@ from rtseg.segment.providers import (
     CPU,
     CUDA,
     TENSORRT,
-    Device,
     GpuOptions,
+    Provider,
     available_providers,
     create_session,
     describe_gpu_path,
@@ -59,19 +59,19 @@ def test_auto_without_tensorrt_explains_the_skip() -> None:
 
 
 def test_cpu_only_build_skips_both_gpu_providers_with_a_reason() -> None:
-    planned, skipped = plan_providers(Device.AUTO, [CPU])
+    planned, skipped = plan_providers(Provider.AUTO, [CPU])
     assert planned == [CPU]
     assert set(skipped) == {TENSORRT, CUDA}
     for reason in skipped.values():
         assert "onnxruntime" in reason
 
 
-def test_explicit_device_limits_the_choice() -> None:
+def test_explicit_provider_choice_limits_the_providers() -> None:
     assert plan_providers("cuda", [TENSORRT, CUDA, CPU])[0] == [CUDA, CPU]
     assert plan_providers("CPU", [TENSORRT, CUDA, CPU])[0] == [CPU]
 
 
-def test_unknown_device_is_a_config_error() -> None:
+def test_unknown_provider_choice_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown device 'gpu'"):
         plan_providers("gpu", [CPU])
 
@@ -97,7 +97,7 @@ def test_session_that_silently_drops_a_provider_is_detected(tiny_graph: Path) ->
     """Ask ONNX Runtime itself for CUDA (bypassing the planner): it warns, runs on CPU, and the
     actual-provider check records why CUDA is not in use."""
     with pytest.warns(UserWarning):
-        _, choice = open_session(tiny_graph, [CUDA, CPU], device=Device.CUDA)
+        _, choice = open_session(tiny_graph, [CUDA, CPU], provider=Provider.CUDA)
     assert choice.requested == [CUDA, CPU]
     assert choice.used == [CPU]
     assert "session runs without it" in choice.skipped[CUDA]

@@ -41,7 +41,7 @@ from rtseg.jobs.loading import format_validation_error, load_toml
 from rtseg.jobs.migrate import normalize
 from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, FILE_KINDS, LIVE_KINDS, OBJECT_KINDS, OutputKind
 from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
-from rtseg.segment.providers import Device
+from rtseg.segment.providers import Provider
 from rtseg.segment.registry import model_entry
 from rtseg.segment.selfie import SelfieRuntime
 from rtseg.temporal.smoothing import SmoothingMode
@@ -230,7 +230,7 @@ class ModelSpec(_Strict):
     """SAM 2: the directory ``rtseg export-sam2`` wrote."""
     threads: Int | None = Field(None, ge=0, le=64)
     """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
-    provider: Annotated[str, checked(Device.parse)] = "auto"
+    provider: Annotated[str, checked(Provider.parse)] = "auto"
     """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
     trt_cache: str | None = None
     """SAM 2 on TensorRT: a directory for the built engines and timing cache (reused on the next start)."""

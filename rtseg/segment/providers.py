@@ -37,8 +37,9 @@ PREFERENCE: tuple[str, ...] = (TENSORRT, CUDA, CPU)
 SHORT_NAMES = {TENSORRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 
 
-class Device(StrEnum):
-    """Which providers a session may use. ``auto`` tries TensorRT, then CUDA, then CPU."""
+class Provider(StrEnum):
+    """The provider choice (job key ``model.provider``, ``--provider``): which ONNX Runtime execution
+    providers a session may use. ``auto`` tries TensorRT, then CUDA, then CPU."""
 
     AUTO = "auto"
     TENSORRT = "tensorrt"
@@ -46,18 +47,19 @@ class Device(StrEnum):
     CPU = "cpu"
 
     @classmethod
-    def parse(cls, value: str | Device) -> Device:
+    def parse(cls, value: str | Provider) -> Provider:
         try:
             return cls(value.lower() if isinstance(value, str) else value)
         except ValueError:
+            # "device": the word the CLI has always printed here (--device is the old spelling of --provider)
             raise ConfigError(f"unknown device {value!r}; expected one of {', '.join(d.value for d in cls)}") from None
 
 
-def _wanted(device: Device) -> list[str]:
-    """Providers to try for a device choice, fastest first, CPU always as the last resort."""
-    if device is Device.AUTO or device is Device.TENSORRT:
+def _wanted(choice: Provider) -> list[str]:
+    """Providers to try for a provider choice, fastest first, CPU always as the last resort."""
+    if choice is Provider.AUTO or choice is Provider.TENSORRT:
         return list(PREFERENCE)
-    if device is Device.CUDA:
+    if choice is Provider.CUDA:
         return [CUDA, CPU]
     return [CPU]
 
@@ -86,20 +88,19 @@ def _gpu_build_installed() -> bool:
     return True
 
 
-def plan_providers(device: str | Device, available: list[str]) -> tuple[list[str], dict[str, str]]:
+def plan_providers(provider: str | Provider, available: list[str]) -> tuple[list[str], dict[str, str]]:
     """Decide which providers to request, given what the build offers.
 
     Returns ``(providers_to_request, skipped)`` where ``skipped`` maps each faster provider that will
     not be requested to the reason. Pure logic, so it is tested without a GPU.
     """
-    dev = Device.parse(device)
     planned: list[str] = []
     skipped: dict[str, str] = {}
-    for provider in _wanted(dev):
-        if provider == CPU or provider in available:
-            planned.append(provider)
+    for name in _wanted(Provider.parse(provider)):
+        if name == CPU or name in available:
+            planned.append(name)
         else:
-            skipped[provider] = _not_offered_reason(provider)
+            skipped[name] = _not_offered_reason(name)
     return planned, skipped
 
 
@@ -107,7 +108,8 @@ def plan_providers(device: str | Device, available: list[str]) -> tuple[list[str
 class ProviderChoice:
     """What was asked for, what the session really uses, and why each faster provider is not used."""
 
-    device: Device
+    provider: Provider
+    """The choice asked for (``auto``, ``tensorrt``, ``cuda`` or ``cpu``)."""
     requested: list[str]
     used: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
@@ -197,7 +199,7 @@ def open_session(
     providers: list[str],
     options: ort.SessionOptions | None = None,
     skipped: dict[str, str] | None = None,
-    device: Device = Device.AUTO,
+    provider: Provider = Provider.AUTO,
     gpu: GpuOptions | None = None,
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """Create a session with ``providers`` and record which of them it actually uses.
@@ -219,24 +221,24 @@ def open_session(
         raise ModelError(f"cannot load ONNX graph {path}: {exc}") from exc
     used = list(session.get_providers())
     skipped = dict(skipped or {})
-    for provider in providers:
-        if provider not in used and provider not in skipped:
-            skipped[provider] = (
+    for name in providers:
+        if name not in used and name not in skipped:
+            skipped[name] = (
                 "requested, but the session runs without it (its libraries failed to load or do not "
                 "match this onnxruntime build; see the onnxruntime log)"
             )
-    return session, ProviderChoice(device=device, requested=list(providers), used=used, skipped=skipped)
+    return session, ProviderChoice(provider=provider, requested=list(providers), used=used, skipped=skipped)
 
 
 def create_session(
     path: str | Path,
-    device: str | Device = Device.AUTO,
+    provider: str | Provider = Provider.AUTO,
     intra_op_threads: int | None = None,
     *,
     spinning: bool = True,
     gpu: GpuOptions | None = None,
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
-    """Open ``path`` on the fastest usable provider for ``device`` and explain any fallback.
+    """Open ``path`` on the fastest usable provider for the ``provider`` choice and explain any fallback.
 
     ``spinning`` is passed to :func:`session_options`, ``gpu`` to :func:`provider_entries`.
 
@@ -244,9 +246,9 @@ def create_session(
     >>> choice.explain()  # doctest: +SKIP
     'running on CPU (CUDA skipped: the installed onnxruntime is the CPU-only build ...)'
     """
-    dev = Device.parse(device)
-    planned, skipped = plan_providers(dev, available_providers())
-    return open_session(path, planned, session_options(intra_op_threads, spinning=spinning), skipped, dev, gpu)
+    choice = Provider.parse(provider)
+    planned, skipped = plan_providers(choice, available_providers())
+    return open_session(path, planned, session_options(intra_op_threads, spinning=spinning), skipped, choice, gpu)
 
 
 def describe_providers() -> str:
@@ -269,14 +271,14 @@ def describe_providers() -> str:
     return "; ".join(parts)
 
 
-def describe_gpu_path(device: str | Device = Device.AUTO, gpu: GpuOptions | None = None,
+def describe_gpu_path(provider: str | Provider = Provider.AUTO, gpu: GpuOptions | None = None,
                       available: list[str] | None = None) -> str:
     """What a SAM 2 job would use on this machine: provider, IO binding, TensorRT cache and fp16."""
     try:
         offered = available if available is not None else available_providers()
     except ImportError as exc:
         return f"onnxruntime not importable: {exc}"
-    planned, _ = plan_providers(device, offered)
+    planned, _ = plan_providers(provider, offered)
     g = gpu or GpuOptions()
     first = planned[0]
     parts = [f"would run on {SHORT_NAMES.get(first, first)}",
@@ -294,7 +296,7 @@ def describe_gpu_path(device: str | Device = Device.AUTO, gpu: GpuOptions | None
 def provider_options_summary(choice: ProviderChoice) -> dict[str, Any]:
     """Machine-readable form of a choice (for benchmark JSON and logs)."""
     return {
-        "device": choice.device.value,
+        "device": choice.provider.value,  # the key benchmark JSON has always had
         "requested": choice.requested,
         "used": choice.used,
         "skipped": choice.skipped,

@@ -104,7 +104,7 @@ def _sam2_interactive(o: ModelOptions, read_frame: FrameReader, num_frames: int,
 
     if not o.model_dir:
         raise ConfigError("the sam2 model needs a model directory (--model-dir DIR, written by `rtseg export-sam2`)")
-    model = TrackerModel(Path(o.model_dir), device=o.provider, intra_op_threads=o.threads,
+    model = TrackerModel(Path(o.model_dir), provider=o.provider, intra_op_threads=o.threads,
                          gpu=GpuOptions(trt_cache=o.trt_cache, fp16=o.fp16)).open()
     try:
         return InteractiveSession(model, read_frame, num_frames,

@@ -30,7 +30,7 @@ import numpy as np
 
 from rtseg.errors import ModelError
 from rtseg.frame import id_map
-from rtseg.segment.providers import Device, GpuOptions, ProviderChoice, create_session
+from rtseg.segment.providers import GpuOptions, Provider, ProviderChoice, create_session
 from rtseg.segment.sam2.manifest import GRAPH_FILES, Sam2Model, warn_random_weights
 from rtseg.segment.sam2.ops import (
     NO_OBJ_SCORE,
@@ -113,11 +113,11 @@ class TrackerModel:
     ('sam2', 512)
     """
 
-    def __init__(self, model_dir: str | Path, *, device: str | Device = Device.AUTO,
+    def __init__(self, model_dir: str | Path, *, provider: str | Provider = Provider.AUTO,
                  intra_op_threads: int | None = None, verify_checksums: bool = True, spinning: bool = False,
                  io_binding: bool | None = None, gpu: GpuOptions | None = None) -> None:
         self.model_dir = Path(model_dir)
-        self.device = Device.parse(device)
+        self.provider = Provider.parse(provider)
         self.intra_op_threads = intra_op_threads
         self.verify_checksums = verify_checksums
         self.spinning = spinning
@@ -140,7 +140,7 @@ class TrackerModel:
         manifest = Sam2Model.from_dir(self.model_dir, verify=self.verify_checksums)
         sessions: dict[str, Any] = {}
         for name in GRAPH_FILES:
-            session, choice = create_session(manifest.graph_path(name), self.device, self.intra_op_threads,
+            session, choice = create_session(manifest.graph_path(name), self.provider, self.intra_op_threads,
                                              spinning=self.spinning, gpu=self.gpu)
             sessions[name] = session
             if self.provider_choice is None:

@@ -61,7 +61,7 @@ class Sam2Segmenter:
     def __init__(self, model_dir: str | Path, prompts: Sequence[Prompt] = (), *, feed: PromptFeed | None = None,
                  threads: int | None = None, provider: str = "auto", live: bool = False,
                  gpu: GpuOptions | None = None) -> None:
-        self.model = TrackerModel(model_dir, device=provider, intra_op_threads=threads, gpu=gpu)
+        self.model = TrackerModel(model_dir, provider=provider, intra_op_threads=threads, gpu=gpu)
         self.state = StreamingState(self.model)
         self.prompts = list(prompts)
         """The job's prompts: they apply again at every :meth:`open` (each video) and :meth:`reset`."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rtseg.segment.prompts import Prompt
-from rtseg.segment.providers import Device, GpuOptions, ProviderChoice
+from rtseg.segment.providers import GpuOptions, Provider, ProviderChoice
 from rtseg.segment.sam2.model import Features, TrackerModel, TrackResult
 from rtseg.segment.sam2.streaming import StreamingState
 
@@ -34,10 +34,10 @@ class Sam2Tracker:
     :class:`StreamingState`).
     """
 
-    def __init__(self, model_dir: str | Path, *, device: str | Device = Device.AUTO,
+    def __init__(self, model_dir: str | Path, *, provider: str | Provider = Provider.AUTO,
                  intra_op_threads: int | None = None, num_frames: int | None = None, verify_checksums: bool = True,
                  spinning: bool = False, io_binding: bool | None = None, gpu: GpuOptions | None = None) -> None:
-        self.model = TrackerModel(model_dir, device=device, intra_op_threads=intra_op_threads,
+        self.model = TrackerModel(model_dir, provider=provider, intra_op_threads=intra_op_threads,
                                   verify_checksums=verify_checksums, spinning=spinning, io_binding=io_binding, gpu=gpu)
         self.state = StreamingState(self.model, num_frames)
 

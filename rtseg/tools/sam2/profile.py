@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rtseg.errors import ConfigError
-from rtseg.segment.providers import Device
+from rtseg.segment.providers import Provider
 from rtseg.segment.sam2.manifest import GRAPH_FILES
 from rtseg.segment.sam2.ops import load_frame
 from rtseg.segment.sam2.tracker import Sam2Tracker
@@ -81,7 +81,7 @@ def profile_tracker(
     n_frames: int = 20,
     *,
     point: tuple[float, float] | None = None,
-    device: str | Device = Device.AUTO,
+    provider: str | Provider = Provider.AUTO,
     threads: int | None = None,
 ) -> TrackerProfile:
     """Track one clicked object through up to ``n_frames`` frames and time every graph call.
@@ -94,7 +94,7 @@ def profile_tracker(
         raise ConfigError(f"n_frames must be >= 2 (the first frame is the prompt), got {n_frames}")
     per_frame: list[float] = []
     per_graph: list[dict[str, float]] = []
-    with Sam2Tracker(model_dir, device=device, intra_op_threads=threads) as tracker:
+    with Sam2Tracker(model_dir, provider=provider, intra_op_threads=threads) as tracker:
         num_maskmem = int(tracker.settings["num_maskmem"])
         for i, rgb in enumerate(_frames_from(frames, n_frames)):
             if i == 0:
