@@ -57,7 +57,8 @@ def bedroom_frames(bedroom_dir: Path) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def sam2_reference(sam2_model_dir: Path) -> Any:
-    """``SAM2VideoPredictor`` exactly as the issue specifies, on the exported checkpoint."""
+    """Meta's ``SAM2VideoPredictor`` from SAM 2.1 tiny's own config on the CPU, only the image size set
+    (512), with the exported checkpoint's weights: the reference the tracker must match."""
     _need_export_extra()
     from sam2.build_sam import build_sam2_video_predictor
 

@@ -151,7 +151,8 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
     assert live["sam2"]["prompt_points"] == 1
     # Frames before the first mask were blurred whole; every other frame was composited.
     assert 1 <= live["fail_closed_frames"] <= started[1]
-    # Everything issue 3 reported is still there.
+    # The live report keeps every count and figure of a live run: segmented or not, stale masks, frames
+    # failed closed, mask age, the effect, outputs, queue sizes and the replay.
     for key in ("segmented", "not_segmented", "stale_masks", "fail_closed_frames", "mask_age_ms", "effect",
                 "outputs", "queue_size", "max_queue_depth", "replay"):
         assert key in live

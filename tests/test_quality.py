@@ -1,6 +1,6 @@
 """Mask quality on DAVIS ground truth: the metrics themselves, ROI tracking, refinement, and the
-default mask path against the raw model (issue targets: boundary F ≥ raw + 0.03, flicker ≤ 0.5 × raw,
-region IoU not lower)."""
+default mask path against the raw model (boundary F at least raw + 0.03, flicker at most half the raw
+model's, region IoU not lower)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from tests.faults.conftest import rtseg as run_rtseg
 
 
 def users_folder(path: Path) -> Path:
-    """A folder of the user's, as the issue found it: a thesis and a key that must survive."""
+    """A folder of the user's that rtseg did not write: a thesis and a private key, which must survive."""
     path.mkdir()
     (path / "thesis.docx").write_text("four years of work")
     (path / ".ssh").mkdir()
