@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from typing import Any
 
 import torch
@@ -106,13 +107,14 @@ def single_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> 
                       for block in q.split(QUERY_BLOCK, dim=1)], dim=1)
 
 
-def _rotate_bld(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE on ``(B, L, N*D)``: rotate consecutive pairs of each head by per-token ``cos``/``sin`` (L, D/2)."""
-    b, n_tok, c = x.shape
-    pairs = x.reshape(b, n_tok, num_heads, c // num_heads // 2, 2)
+def _rotate_heads(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """RoPE on ``(..., L, N*D)`` without separating the heads: rotate consecutive pairs of each head by
+    per-token ``cos``/``sin`` (L, D/2)."""
+    c = x.shape[-1]
+    pairs = x.reshape(*x.shape[:-1], num_heads, c // num_heads // 2, 2)
     a, bb = pairs[..., 0], pairs[..., 1]
     cos, sin = cos[:, None, :], sin[:, None, :]
-    return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(b, n_tok, c)
+    return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(x.shape)
 
 
 def _project(self: Any, q: torch.Tensor, k: torch.Tensor,
@@ -149,12 +151,8 @@ def fused_rope_forward(
     n_q = q.shape[-2]
     side = math.isqrt(int(n_q))
     cos, sin = axial_rope_tables(self, side)
-    q = _rotate_bld(q, heads, cos, sin)
-
-    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        return _rotate_bld(x, heads, cos, sin)
-
-    k = rotate_axial_keys(k, cos, sin, self.rope_k_repeat, num_k_exclude_rope, rotate)
+    q = _rotate_heads(q, cos, sin, heads)
+    k = rotate_axial_keys(k, cos, sin, self.rope_k_repeat, num_k_exclude_rope, partial(_rotate_heads, num_heads=heads))
     return _attend(self, q, k, v, late_v)
 
 
@@ -172,22 +170,9 @@ def fused_rope_v2_forward(
     heads = self.num_heads
     q, k, v, late_v = _project(self, q, k, v)
     cos_q, sin_q, cos_k, sin_k = v2_rope_tables(self)
-    q = _rotate_bld(q, heads, cos_q, sin_q)
-
-    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        return _rotate_heads(x, heads, cos, sin)
-
-    k = rotate_memory_keys(k, cos_k, sin_k, num_k_exclude_rope, rope_k_repeat, rotate)
+    q = _rotate_heads(q, cos_q, sin_q, heads)
+    k = rotate_memory_keys(k, cos_k, sin_k, num_k_exclude_rope, rope_k_repeat, partial(_rotate_heads, num_heads=heads))
     return _attend(self, q, k, v, late_v)
-
-
-def _rotate_heads(x: torch.Tensor, num_heads: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """:func:`_rotate_bld` for ``(..., L, N*D)`` with any leading dimensions."""
-    c = x.shape[-1]
-    pairs = x.reshape(*x.shape[:-1], num_heads, c // num_heads // 2, 2)
-    a, bb = pairs[..., 0], pairs[..., 1]
-    cos, sin = cos[:, None, :], sin[:, None, :]
-    return torch.stack((a * cos - bb * sin, a * sin + bb * cos), dim=-1).reshape(x.shape)
 
 
 def fused_hiera_attention_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
