@@ -5,6 +5,7 @@ options read into a :class:`~rtseg.segment.prompts.Prompt`, and :func:`spec_from
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,17 @@ from rtseg.jobs.spec import JobKind, JobSpec, OutputKind
 from rtseg.segment.prompts import Prompt, parse_box, parse_point, prompt_to_dict
 
 # -- prompt options (read into rtseg.segment.prompts.Prompt, which checks them) ---------------------
+
+
+def prompt_default(name: str) -> int:
+    """What ``--frame`` (``frame``) or ``--object`` (``obj_id``) is when not given: :class:`Prompt`'s default.
+
+    >>> prompt_default("frame"), prompt_default("obj_id")
+    (0, 1)
+    """
+    value = {f.name: f.default for f in fields(Prompt)}[name]
+    assert isinstance(value, int)
+    return value
 
 
 def prompt_from_options(point: list[str] | None = None, box: str | None = None, mask: Path | None = None,
@@ -45,7 +57,8 @@ def prompt_from_options(point: list[str] | None = None, box: str | None = None, 
     except ValueError:
         raise ConfigError(f"--box expects X0,Y0,X1,Y1, got {box!r}") from None
     try:
-        prompt = Prompt(frame=frame if frame is not None else 0, obj_id=obj if obj is not None else 1,
+        prompt = Prompt(frame=frame if frame is not None else prompt_default("frame"),
+                        obj_id=obj if obj is not None else prompt_default("obj_id"),
                         points=tuple((x, y) for x, y, _ in parsed),
                         labels=tuple(label for _, _, label in parsed),  # type: ignore[misc]  # Prompt checks them
                         box=corners, mask=mask)
