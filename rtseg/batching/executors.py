@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from rtseg.batching.items import ItemTask
 from rtseg.batching.worker import FAILED, ItemRunner, ReportRow, worker_name
+from rtseg.segment.providers import usable_cores
 
 log = logging.getLogger("rtseg")
 
@@ -54,10 +55,7 @@ class ItemEvents(Protocol):
 def default_workers() -> int:
     """Local workers: one per CPU this process may use (each runs its pipeline's stages in threads,
     so two workers on two cores keep both busy while one waits on decoding or encoding)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def failed_row(task: ItemTask, error: str, worker: str = "", status: str = FAILED) -> ReportRow:

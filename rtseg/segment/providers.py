@@ -180,14 +180,15 @@ def session_options(intra_op_threads: int | None = None, *, spinning: bool = Tru
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = int(intra_op_threads) if intra_op_threads else _usable_cores()
+    opts.intra_op_num_threads = int(intra_op_threads) if intra_op_threads else usable_cores()
     opts.log_severity_level = 3  # shape-merge warnings from exported graphs are noise
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity on Linux, else the machine's count); at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
