@@ -27,6 +27,11 @@ HEADROOM = 0.85
 SCALE_UP_CPU = 0.7
 """A step up must keep the predicted CPU under this fraction of the budget (or of the machine);
 a larger scale (whose cost is not predicted) needs the measured CPU under ``SCALE_UP_CPU`` of it."""
+MAX_INTERVAL = 8
+"""The most frames per inference adaptive mode chooses before it makes the model's input smaller instead
+(the job key ``schedule.max_interval``'s default)."""
+PERIOD_S = 2.0
+"""Seconds between adaptive mode's measurements and decisions (``schedule.adaptive_period_s``'s default)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Measured:
 class AdaptiveTarget:
     fps: float | None = None
     cpu_percent: float | None = None
-    max_interval: int = 8
+    max_interval: int = MAX_INTERVAL
     scales: tuple[float, ...] = SCALES
     cpus: int = field(default_factory=lambda: os.cpu_count() or 1)
 
@@ -117,7 +122,7 @@ class AdaptiveLoop:
     """
 
     def __init__(self, target: AdaptiveTarget, measure: Callable[[], Measured | None],
-                 apply: Callable[[AdaptiveChoice], None], *, period_s: float = 2.0) -> None:
+                 apply: Callable[[AdaptiveChoice], None], *, period_s: float = PERIOD_S) -> None:
         self.target = target
         self.measure = measure
         self.apply = apply

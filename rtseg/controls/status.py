@@ -11,6 +11,9 @@ from typing import TextIO
 from rtseg.graph.stage import Worker
 from rtseg.graph.stats import RunStats, percentiles_ms, process_cpu_seconds
 
+INTERVAL_S = 2.0
+"""Seconds between status lines (the job key ``run.status_interval``'s default)."""
+
 
 class LiveMeter:
     """Recent-window figures from a running pipeline's :class:`RunStats` (thread-safe reads).
@@ -72,7 +75,7 @@ class StatusPrinter:
     On a terminal the line is rewritten in place; otherwise one line is appended per interval.
     """
 
-    def __init__(self, meter: LiveMeter, *, interval_s: float = 2.0, stream: TextIO | None = None) -> None:
+    def __init__(self, meter: LiveMeter, *, interval_s: float = INTERVAL_S, stream: TextIO | None = None) -> None:
         self.meter = meter
         self.interval_s = interval_s
         self.stream = stream or sys.stderr

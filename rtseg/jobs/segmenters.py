@@ -62,13 +62,23 @@ def prompts_of(model: ModelSpec) -> list[Prompt]:
     return prompts
 
 
+LIVE_MODEL_THREADS = 1
+"""ONNX Runtime intra-op threads of a live job's model when ``model.threads`` is unset (its other stages run
+beside it)."""
+
+
+def model_threads(spec: JobSpec) -> int | None:
+    """The job's ``model.threads``, else :data:`LIVE_MODEL_THREADS` live (None: ONNX Runtime's default)."""
+    threads = spec.model.threads
+    return threads if threads is not None else (LIVE_MODEL_THREADS if spec.live else None)
+
+
 def model_options(spec: JobSpec, feed: PromptFeed | None = None) -> ModelOptions:
-    m, mask = spec.model, spec.mask
-    threads = m.threads if m.threads is not None else (1 if spec.live else None)
-    return ModelOptions(file=m.file, sha256=m.sha256, roi=mask.roi, roi_margin=mask.roi_margin,
-                        redetect_every=mask.redetect_every, model_dir=m.dir, threads=threads or None,
-                        provider=m.provider, trt_cache=m.trt_cache, fp16=m.fp16, runtime=m.runtime,
-                        prompts=tuple(prompts_of(m)), feed=feed, live=spec.live)
+    model, mask = spec.model, spec.mask
+    return ModelOptions(file=model.file, sha256=model.sha256, roi=mask.roi, roi_margin=mask.roi_margin,
+                        redetect_every=mask.redetect_every, model_dir=model.dir, threads=model_threads(spec) or None,
+                        provider=model.provider, trt_cache=model.trt_cache, fp16=model.fp16, runtime=model.runtime,
+                        prompts=tuple(prompts_of(model)), feed=feed, live=spec.live)
 
 
 def uses_mask_path(spec: JobSpec) -> bool:
