@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from rtseg.graph.stage import SourceStage
-from rtseg.sources.images import ImageFolderSource, is_image_file
+from rtseg.sources.images import ImageFolderSource, is_still_image
 from rtseg.sources.media import SAMPLE_NAME, sample_path
 from rtseg.sources.synthetic import SyntheticSource
 from rtseg.sources.video import VideoFileSource
@@ -47,7 +47,7 @@ def open_source(spec: str) -> SourceStage:
         return SyntheticSource(int(w or 1280), int(h or 720), frames=int(n or 300))
     if spec == SAMPLE_NAME:
         return VideoFileSource(sample_path(), label=SAMPLE_NAME)
-    if Path(spec).is_dir() or is_image_file(Path(spec)):
+    if Path(spec).is_dir() or is_still_image(Path(spec)):
         return ImageFolderSource(spec)
     return VideoFileSource(spec)
 

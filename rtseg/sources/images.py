@@ -15,7 +15,7 @@ from rtseg.graph.stage import SourceStage
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def is_image_file(path: Path) -> bool:
+def is_still_image(path: Path) -> bool:
     """A still image rtseg reads as a one-frame input (by its name; its content is checked on reading)."""
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
@@ -49,7 +49,7 @@ class ImageFolderSource(SourceStage):
     def open(self) -> StreamInfo:
         if not self.folder.exists():
             raise SourceError(f"input not found: {self.folder}")
-        if is_image_file(self.folder):
+        if is_still_image(self.folder):
             self.files = [self.folder]  # one photo: a one-frame video
         elif not self.folder.is_dir():
             raise SourceError(f"expected an image folder, got a file: {self.folder}")
