@@ -18,7 +18,7 @@ import pytest
 
 from rtseg.errors import ConfigError, SourceError
 from rtseg.jobs import Devices, JobSpec, build
-from rtseg.sources.camera import CameraBackend, CameraOptions, CameraSource, parse_device, placeholder_image
+from rtseg.sources.camera import CameraBackend, CameraOptions, CameraSource, parse_camera, placeholder_image
 
 W, H = 64, 48
 
@@ -47,8 +47,8 @@ class FakeCamera:
         self.props: list[tuple[int, float]] = []
         self.lock = threading.Lock()
 
-    def factory(self, device: int | str, api: int) -> FakeCapture:
-        self.opens.append((device, api))
+    def factory(self, camera: int | str, api: int) -> FakeCapture:
+        self.opens.append((camera, api))
         return FakeCapture(self)
 
 
@@ -83,14 +83,14 @@ class FakeCapture:
 
 
 def opts(**kw: object) -> CameraOptions:
-    base: dict = {"device": 0, "width": W, "height": H, "fps": 50, "retry_interval_s": 0.1, "stall_timeout_s": 0.1}
+    base: dict = {"camera": 0, "width": W, "height": H, "fps": 50, "retry_interval_s": 0.1, "stall_timeout_s": 0.1}
     base.update(kw)
     return CameraOptions(**base)
 
 
 def test_camera_is_asked_for_fourcc_size_fps_and_a_one_frame_buffer_in_that_order() -> None:
     cam = FakeCamera()
-    with CameraSource(opts(device="/dev/video3", width=1280, height=720, fps=30), capture_factory=cam.factory) as src:
+    with CameraSource(opts(camera="/dev/video3", width=1280, height=720, fps=30), capture_factory=cam.factory) as src:
         frame = src.read()
     assert cam.opens == [("/dev/video3", CameraBackend.AUTO.api)]
     props = [p for p, _ in cam.props]
@@ -221,7 +221,7 @@ def test_live_graph_on_a_flaky_camera_keeps_delivering_through_the_outage() -> N
 
 def test_no_camera_here_is_a_clear_error_from_the_real_opencv_path() -> None:
     with pytest.raises(SourceError) as info:
-        CameraSource(CameraOptions(device=7)).open()
+        CameraSource(CameraOptions(camera=7)).open()
     msg = str(info.value)
     assert msg.startswith("no camera: tried /dev/video7 with OpenCV V4L2")
     assert "cameras present" in msg and "--source FILE --realtime" in msg
@@ -230,7 +230,7 @@ def test_no_camera_here_is_a_clear_error_from_the_real_opencv_path() -> None:
 def test_a_device_that_is_not_a_camera_is_reported_by_opencv() -> None:
     # /dev/null exists, so OpenCV's V4L2 backend really tries it and fails.
     with pytest.raises(SourceError, match=r"no camera: tried /dev/null with OpenCV V4L2: OpenCV could not open it"):
-        CameraSource(CameraOptions(device="/dev/null")).open()
+        CameraSource(CameraOptions(camera="/dev/null")).open()
 
 
 def test_a_camera_that_opens_but_sends_nothing_is_an_error() -> None:
@@ -245,14 +245,14 @@ def test_a_camera_that_opens_but_sends_nothing_is_an_error() -> None:
         CameraSource(opts(first_frame_timeout_s=0.2), capture_factory=lambda d, a: Mute(cam)).open()
 
 
-def test_device_and_option_validation() -> None:
-    assert parse_device("2") == 2 and parse_device("/dev/video0") == "/dev/video0"
+def test_camera_and_option_validation() -> None:
+    assert parse_camera("2") == 2 and parse_camera("/dev/video0") == "/dev/video0"
     with pytest.raises(ConfigError, match="FOURCC must be 4 characters"):
         CameraOptions(fourcc="MJPEG")
     with pytest.raises(ConfigError, match="camera fps must be > 0"):
         CameraOptions(fps=0)
     with pytest.raises(ConfigError, match="index must be >= 0"):
-        parse_device(-1)
+        parse_camera(-1)
 
 
 def test_placeholder_has_the_frame_size_and_visible_text() -> None:

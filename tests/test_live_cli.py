@@ -71,7 +71,7 @@ def test_a_virtual_camera_is_the_default_output_and_no_file_means_camera_0() -> 
     assert spec.live and spec.source.camera is None and spec.source.path is None
     assert [(o.kind, o.vcam_device) for o in spec.outputs] == [(OutputKind.VCAM, "/dev/video10")]
     source = build(spec).source
-    assert source.options.device == 0  # type: ignore[attr-defined]
+    assert source.options.camera == 0  # type: ignore[attr-defined]
     spec = webcam_spec(cli_data(camera="/dev/video2", preview=True, record=Path("r.mp4")))
     assert spec.source.camera == "/dev/video2"
     assert [o.kind for o in spec.outputs] == [OutputKind.PREVIEW, OutputKind.RECORD]

@@ -81,7 +81,7 @@ class Devices:
 def build_source(spec: JobSpec, devices: Devices) -> SourceStage:
     s, duration = spec.source, spec.run.duration
     if s.camera is not None or (s.path is None and spec.live):
-        opts = CameraOptions(device=s.camera if s.camera is not None else 0, width=s.width, height=s.height,
+        opts = CameraOptions(camera=s.camera if s.camera is not None else 0, width=s.width, height=s.height,
                              fps=s.fps, fourcc=s.fourcc, mirror=s.mirror, backend=CameraBackend(s.backend),
                              reconnect=s.reconnect, retry_interval_s=s.retry_interval_s, duration_s=duration)
         return CameraSource(opts, capture_factory=devices.capture_factory)

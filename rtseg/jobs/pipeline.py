@@ -156,7 +156,7 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
                         "clicks": len(p.prompts.state.clicks) if p.prompts is not None else 0,
                         "tracked_frames": t.tracked_frames, "clicked_frames": t.clicked_frames, "resets": t.resets}
     if isinstance(src, CameraSource):
-        live["camera"] = {"device": src.options.device_label, **src.delivered, "reconnects": src.reconnects,
+        live["camera"] = {"device": src.options.label, **src.delivered, "reconnects": src.reconnects,
                           "outages": src.outages, "filler_frames": src.filler_frames}
     if isinstance(src, RealtimeSource):
         live["replay"] = {"fps": float(src.fps), "speed": src.speed, "loops": src.loops, "late_dropped": late}

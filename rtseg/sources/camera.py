@@ -80,10 +80,10 @@ class CameraBackend(StrEnum):
         }.get(self.resolve(), cv2.CAP_ANY)
 
 
-def parse_device(spec: int | str) -> int | str:
-    """``"0"`` → 0; ``"/dev/video2"`` stays a path.
+def parse_camera(spec: int | str) -> int | str:
+    """Which camera: ``"0"`` → index 0; ``"/dev/video2"`` stays a path.
 
-    >>> parse_device("0"), parse_device("/dev/video2")
+    >>> parse_camera("0"), parse_camera("/dev/video2")
     (0, '/dev/video2')
     """
     if isinstance(spec, int):
@@ -107,11 +107,12 @@ def list_cameras() -> list[str]:
 class CameraOptions:
     """What to ask the camera for. The camera may deliver something else; the source reports it.
 
-    >>> CameraOptions(device="1").device
+    >>> CameraOptions(camera="1").camera
     1
     """
 
-    device: int | str = 0
+    camera: int | str = 0
+    """Which camera: an index (0, 1, …) or a device path such as ``/dev/video0``."""
     width: int | None = 1280
     height: int | None = 720
     fps: float | None = 30.0
@@ -128,7 +129,7 @@ class CameraOptions:
     duration_s: float | None = None
 
     def __post_init__(self) -> None:
-        self.device = parse_device(self.device)
+        self.camera = parse_camera(self.camera)
         self.backend = CameraBackend(self.backend)
         if self.fourcc is not None and len(self.fourcc) != 4:
             raise ConfigError(f"FOURCC must be 4 characters (e.g. MJPG, YUYV), got {self.fourcc!r}")
@@ -138,14 +139,15 @@ class CameraOptions:
                 raise ConfigError(f"camera {name} must be > 0, got {value}")
 
     @property
-    def device_label(self) -> str:
-        if isinstance(self.device, int) and sys.platform.startswith("linux"):
-            return f"/dev/video{self.device}"
-        return f"camera {self.device}" if isinstance(self.device, int) else str(self.device)
+    def label(self) -> str:
+        """The camera in messages and stats: its device path (an index on Linux: ``/dev/videoN``)."""
+        if isinstance(self.camera, int) and sys.platform.startswith("linux"):
+            return f"/dev/video{self.camera}"
+        return f"camera {self.camera}" if isinstance(self.camera, int) else str(self.camera)
 
 
-def _default_factory(device: int | str, api: int) -> CaptureLike:
-    return cv2.VideoCapture(device, api)  # type: ignore[return-value]
+def _default_factory(camera: int | str, api: int) -> CaptureLike:
+    return cv2.VideoCapture(camera, api)  # type: ignore[return-value]
 
 
 def placeholder_image(width: int, height: int, text: str = "camera disconnected - reconnecting") -> np.ndarray:
@@ -164,7 +166,7 @@ class CameraSource(SourceStage):
     Frames carry ``pts`` in milliseconds since the first frame (``time_base`` 1/1000), so a
     recording keeps the real capture timing.
 
-    >>> with CameraSource(CameraOptions(device=0)) as cam:  # doctest: +SKIP
+    >>> with CameraSource(CameraOptions(camera=0)) as cam:  # doctest: +SKIP
     ...     cam.read().image.shape
     (720, 1280, 3)
     """
@@ -207,14 +209,14 @@ class CameraSource(SourceStage):
         """Open and configure the device; raises SourceError saying what was tried."""
         opts = self.options
         backend = opts.backend.resolve()
-        tried = f"{opts.device_label} with OpenCV {backend.value.upper()}"
+        tried = f"{opts.label} with OpenCV {backend.value.upper()}"
         if self._factory is None and backend is CameraBackend.V4L2:
-            node = opts.device if isinstance(opts.device, str) else f"/dev/video{opts.device}"
+            node = opts.camera if isinstance(opts.camera, str) else f"/dev/video{opts.camera}"
             if not Path(node).exists():
                 raise SourceError(self._no_camera(tried, "device node does not exist"))
         factory = self._factory or _default_factory
         try:
-            cap = factory(opts.device, backend.api)
+            cap = factory(opts.camera, backend.api)
         except cv2.error as exc:
             raise SourceError(self._no_camera(tried, str(exc).strip())) from exc
         if not cap.isOpened():
@@ -251,7 +253,7 @@ class CameraSource(SourceStage):
         if first is None:
             self._cap.release()
             self._cap = None
-            raise SourceError(f"camera {self.options.device_label} opened but delivered no frame in "
+            raise SourceError(f"camera {self.options.label} opened but delivered no frame in "
                               f"{self.options.first_frame_timeout_s:.0f} s")
         self.height, self.width = first.shape[:2]
         reported = self._cap.get(cv2.CAP_PROP_FPS)
@@ -262,12 +264,12 @@ class CameraSource(SourceStage):
         self.delivered = {"width": self.width, "height": self.height, "fps": float(self.fps), "fourcc": fourcc}
         opts = self.options
         if (opts.width and opts.width != self.width) or (opts.height and opts.height != self.height):
-            log.warning("camera %s delivers %dx%d (asked for %sx%s)", opts.device_label, self.width, self.height,
+            log.warning("camera %s delivers %dx%d (asked for %sx%s)", opts.label, self.width, self.height,
                         opts.width, opts.height)
         self._latest, self._latest_seq, self._taken_seq = first, 1, 0
         self._connected = True
         self._opened = True
-        return StreamInfo(self.width, self.height, self.fps, self.time_base, live=True, label=opts.device_label)
+        return StreamInfo(self.width, self.height, self.fps, self.time_base, live=True, label=opts.label)
 
     def workers(self) -> list[Worker]:
         """The grabber: owns the device, reads frames as fast as the camera delivers them."""
@@ -296,7 +298,7 @@ class CameraSource(SourceStage):
                     self._cap = cap
                     failures = 0
                     self.reconnects += 1
-                    log.warning("camera %s is back after %.1f s", opts.device_label, time.perf_counter() - lost_at)
+                    log.warning("camera %s is back after %.1f s", opts.label, time.perf_counter() - lost_at)
                 ok, bgr = cap.read()
                 if ok and bgr is not None and bgr.size:
                     failures = 0
@@ -318,11 +320,11 @@ class CameraSource(SourceStage):
                 with self._cond:
                     self._connected = False
                     if not opts.reconnect:
-                        self._grab_error = SourceError(f"camera {opts.device_label} disconnected (read failed)")
+                        self._grab_error = SourceError(f"camera {opts.label} disconnected (read failed)")
                     self._cond.notify_all()
                 if opts.reconnect:
                     log.warning("camera %s disconnected; output continues on the last frame; retrying every "
-                                "%.1f s", opts.device_label, opts.retry_interval_s)
+                                "%.1f s", opts.label, opts.retry_interval_s)
                 else:
                     return
         except BaseException as exc:  # surfaced by read(), never a silent thread death
@@ -356,7 +358,7 @@ class CameraSource(SourceStage):
                 self._cond.wait(remaining)
             if self._grab_error is not None:
                 err = self._grab_error
-                raise SourceError(f"camera {opts.device_label} failed: {err}") from err
+                raise SourceError(f"camera {opts.label} failed: {err}") from err
             if self._stop.is_set():
                 return None
             fresh = self._latest_seq != self._taken_seq
@@ -372,7 +374,7 @@ class CameraSource(SourceStage):
                 self._stalled_since = time.perf_counter()
                 if self._connected:
                     log.warning("camera %s delivered no frame for %.0f ms; repeating the last frame",
-                                opts.device_label, 1000 * timeout)
+                                opts.label, 1000 * timeout)
             self.filler_frames += 1
             image = self._filler()
         t = time.perf_counter()
