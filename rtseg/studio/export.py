@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from rtseg.errors import ConfigError
 from rtseg.graph.pipeline import OutputCallback
-from rtseg.jobs.build import Devices, JobPipeline, build
+from rtseg.jobs.build import Devices, build
+from rtseg.jobs.pipeline import JobPipeline
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.prompts import Prompt, prompt_to_dict
 from rtseg.studio.stored_masks import StoredMasks
