@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-MODPROBE_HINT = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg"
-"""How to create a v4l2loopback device (the same command the virtual-camera sink suggests)."""
+from rtseg.segment.providers import available_providers
+from rtseg.sinks.vcam import MODPROBE_COMMAND
+from rtseg.sources.camera import list_cameras
 
 
 def _pkg(name: str) -> str:
@@ -21,17 +21,9 @@ def _pkg(name: str) -> str:
 
 def onnx_providers() -> list[str]:
     try:
-        import onnxruntime as ort
+        return available_providers()
     except ImportError as exc:  # pragma: no cover - a dependency
         return [f"onnxruntime not importable: {exc}"]
-    return list(ort.get_available_providers())
-
-
-def cameras() -> list[str]:
-    if sys.platform.startswith("linux"):
-        nodes = sorted(glob.glob("/dev/video*"))
-        return nodes
-    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +93,7 @@ def describe_virtual_cameras(
         if devices:
             parts.append(", ".join(f"{d} [v4l2loopback]" for d in devices))
         else:
-            parts.append(f"none (v4l2loopback backend present, no loopback device: {MODPROBE_HINT})")
+            parts.append(f"none (v4l2loopback backend present, no loopback device: {MODPROBE_COMMAND})")
     if others:
         parts.append(f"{', '.join(others)}: not checked (the backend's own virtual camera must be installed)")
     return "; ".join(parts)
@@ -141,7 +133,7 @@ def report() -> list[str]:
     lines.append("selfie model runtime: " + ("LiteRT (ai-edge-litert " + _pkg("ai-edge-litert") + ")"
                                              if litert_available() else "MediaPipe Tasks (LiteRT not installed)"))
     lines.append("--quality high (rvm): " + rvm_status())
-    cams = cameras()
+    cams = list_cameras()
     lines.append("cameras: " + (", ".join(cams) if cams else "none found (no /dev/video* devices)"))
     backends, note = virtual_camera_backends()
     lines.append(f"virtual camera backends: {', '.join(backends) or 'none'} ({note})")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtseg.devices import (
-    MODPROBE_HINT,
     LoopbackDevice,
     describe_virtual_cameras,
     loopback_devices,
     report,
 )
+from rtseg.sinks.vcam import MODPROBE_COMMAND
 
 
 def _video(parent: Path, name: str, label: str | None) -> None:
@@ -52,7 +52,7 @@ def test_no_loopback_devices(tmp_path: Path) -> None:
 
 def test_describe_virtual_cameras(tmp_path: Path) -> None:
     line = describe_virtual_cameras(["v4l2loopback"], tmp_path, platform="linux")
-    assert line == f"none (v4l2loopback backend present, no loopback device: {MODPROBE_HINT})"
+    assert line == f"none (v4l2loopback backend present, no loopback device: {MODPROBE_COMMAND})"
     assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg" in line
     line = describe_virtual_cameras(["v4l2loopback"], _fake_sysfs(tmp_path), platform="linux")
     assert line == (

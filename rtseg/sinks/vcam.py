@@ -23,8 +23,9 @@ from rtseg.graph.queues import Policy
 from rtseg.graph.stage import SinkStage
 from rtseg.imaging import even_size, pad_to_even
 
-LINUX_HINT = ("create one with: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg "
-              "(package v4l2loopback-dkms on Debian/Ubuntu)")
+MODPROBE_COMMAND = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=rtseg"
+"""How to create a v4l2loopback device (``rtseg devices`` suggests it too)."""
+LINUX_HINT = f"create one with: {MODPROBE_COMMAND} (package v4l2loopback-dkms on Debian/Ubuntu)"
 WINDOWS_MAC_HINT = "install OBS Studio (28+) and start its virtual camera once, or install Unity Capture (Windows)"
 
 
