@@ -24,7 +24,7 @@ from rtseg.jobs.build import build
 from rtseg.jobs.loading import merge
 from rtseg.jobs.outputs import output_kind
 from rtseg.jobs.segmenters import production_segmenter
-from rtseg.jobs.spec import JobSpec
+from rtseg.jobs.spec import DEFAULT_MODEL, JobSpec
 from rtseg.segment.base import Segmenter
 from rtseg.segment.prompts import Prompt, prompt_to_dict
 
@@ -172,7 +172,7 @@ def _output(path: PathLike) -> dict[str, Any]:
     return {"kind": output_kind(p).value, "path": str(p)}
 
 
-def blur(input: PathLike, output: PathLike, *, strength: float = DEFAULT_STRENGTH, model: str = "selfie",
+def blur(input: PathLike, output: PathLike, *, strength: float = DEFAULT_STRENGTH, model: str = DEFAULT_MODEL,
          model_dir: PathLike | None = None, points: Points | None = None, boxes: Boxes | None = None,
          masks: MaskPrompts | None = None, frame: int = 0, provider: str | None = None, threads: int | None = None,
          options: Mapping[str, Any] | None = None) -> RunStats:
@@ -190,7 +190,7 @@ def blur(input: PathLike, output: PathLike, *, strength: float = DEFAULT_STRENGT
                            provider=provider, threads=threads, options=options)).run()
 
 
-def replace(input: PathLike, output: PathLike, background: str, *, light_wrap: float = 0.0, model: str = "selfie",
+def replace(input: PathLike, output: PathLike, background: str, *, light_wrap: float = 0.0, model: str = DEFAULT_MODEL,
             model_dir: PathLike | None = None, points: Points | None = None, boxes: Boxes | None = None,
             masks: MaskPrompts | None = None, frame: int = 0, options: Mapping[str, Any] | None = None) -> RunStats:
     """Replace the background with an image, a looped video or ``#RRGGBB`` (``rtseg replace``)."""
@@ -200,7 +200,7 @@ def replace(input: PathLike, output: PathLike, background: str, *, light_wrap: f
                            provider=None, threads=None, options=options)).run()
 
 
-def cutout(input: PathLike, output: PathLike, *, model: str = "selfie", model_dir: PathLike | None = None,
+def cutout(input: PathLike, output: PathLike, *, model: str = DEFAULT_MODEL, model_dir: PathLike | None = None,
            points: Points | None = None, boxes: Boxes | None = None, masks: MaskPrompts | None = None,
            frame: int = 0, options: Mapping[str, Any] | None = None) -> RunStats:
     """Cut the person (or the prompted objects) out, with alpha: ``.webm``, ``.mov`` or a PNG folder."""
@@ -225,7 +225,7 @@ def _frames(spec: JobSpec) -> Iterator[Frame]:
     yield from build(spec).frames()
 
 
-def segment_video(input: PathLike, *, model: str = "selfie", model_dir: PathLike | None = None,
+def segment_video(input: PathLike, *, model: str = DEFAULT_MODEL, model_dir: PathLike | None = None,
                   points: Points | None = None, boxes: Boxes | None = None, masks: MaskPrompts | None = None,
                   frame: int = 0, options: Mapping[str, Any] | None = None) -> Iterator[SegmentResult]:
     """Each frame of ``input`` with the production mask (ROI pass, smoothing, refinement), in order.
@@ -337,7 +337,7 @@ class FrameSegmenter:
         self.segmenter.close()
 
 
-def open_segmenter(model: str = "selfie", *, model_dir: PathLike | None = None, points: Points | None = None,
+def open_segmenter(model: str = DEFAULT_MODEL, *, model_dir: PathLike | None = None, points: Points | None = None,
                    boxes: Boxes | None = None, options: Mapping[str, Any] | None = None) -> FrameSegmenter:
     """A per-frame segmenter with the same mask path as the CLI (ROI pass and smoothing included).
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from rtseg.metrics import boundary_f, region_iou
 from rtseg.sources import ImageFolderSource
-from rtseg.temporal.carry import LIVE_FLOW_WIDTH, LIVE_MASK_WIDTH, LIVE_PRESET, Carrier, CarryOptions
+from rtseg.temporal.carry import LIVE_MASK_WIDTH, Carrier, CarryOptions
 
 KS = (2, 4, 8)
 METHODS = ("flow", "stale")
@@ -60,7 +60,7 @@ def file_options() -> CarryOptions:
 
 def live_options() -> CarryOptions:
     """The flow settings of live carry-forward."""
-    return CarryOptions(LIVE_FLOW_WIDTH, LIVE_PRESET)
+    return CarryOptions()
 
 
 def run(images: list[np.ndarray], masks: list[np.ndarray], k: int, method: str,

@@ -32,6 +32,8 @@ log = logging.getLogger("rtseg")
 OutputCallback = Callable[[Frame, RunStats], None]
 StartCallback = Callable[[StreamInfo], None]
 
+QUEUE_SIZE = 4
+"""Frames a queue between two stages holds unless told otherwise (a file job's queues)."""
 STOP_DEADLINE_S = 10.0
 """How long a worker may take to stop before the run is reported as stuck (by the worker's name)."""
 
@@ -107,7 +109,7 @@ class Pipeline:
         stages: Sequence[ProcessStage],
         sinks: SinkStage | Sequence[SinkStage] = (),
         *,
-        queue_size: int = 4,
+        queue_size: int = QUEUE_SIZE,
         policy: Policy | None = None,
         on_output: OutputCallback | None = None,
         on_start: StartCallback | None = None,

@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-
 from rtseg.controls.adaptive import SCALES, AdaptiveTarget
 from rtseg.controls.hotkeys import LiveState
 from rtseg.controls.live import LiveSession, LiveSetup
@@ -32,7 +30,7 @@ from rtseg.effects import (
     parse_colour,
 )
 from rtseg.graph import ProcessStage, SinkStage, SourceStage
-from rtseg.graph.pipeline import OutputCallback, StartCallback
+from rtseg.graph.pipeline import QUEUE_SIZE, OutputCallback, StartCallback
 from rtseg.jobs.models import ModelCache
 from rtseg.jobs.outputs import OutputKind
 from rtseg.jobs.paths import check_files
@@ -57,9 +55,10 @@ from rtseg.sources.realtime import RealtimeSource
 from rtseg.temporal.carry import CarryOptions
 from rtseg.temporal.stage import CarryStage, MaskStage
 
-FILE_QUEUE = 4
 LIVE_QUEUE = 2
+"""Frames a queue between two stages of a live job holds (a file job's: the pipeline's ``QUEUE_SIZE``)."""
 RECORD_QUEUE = 30
+"""Frames a live recording's own queue holds: a second of video."""
 
 
 @dataclass
@@ -187,8 +186,9 @@ def live_effects(spec: JobSpec) -> list[Effect]:
 # -- the builder -------------------------------------------------------------------------------------
 
 
-LIVE_GATE = 4.0
-"""The change gate's default threshold for live jobs (grey levels; :mod:`rtseg.segment.gate`)."""
+LIVE_GATE = GateOptions.threshold
+"""The change gate's threshold for live jobs when ``mask.gate`` is unset: the gate's own default (grey levels;
+:mod:`rtseg.segment.gate`); files run it only when asked."""
 
 
 def change_gate(spec: JobSpec, *, live: bool) -> ChangeGate | None:
@@ -229,12 +229,11 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     carry: CarryStage | None = None
     c = spec.mask.carry
     if spec.policy is SchedulePolicy.NEWEST:
-        carry = CarryStage(live=True, enabled=c.enabled, options=CarryOptions(flow_width=c.flow_width,
-                           preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST), mask_width=c.mask_width,
-                           blend_frames=c.blend_frames, history=c.history)
+        carry = CarryStage(live=True, enabled=c.enabled, options=CarryOptions(flow_width=c.flow_width),
+                           mask_width=c.mask_width, blend_frames=c.blend_frames, history=c.history)
         sched = spec.schedule
         wait = sched.max_wait_ms / 1000 if sched.max_wait_ms is not None else (
-            0.0 if spec.model.tracks_objects else 0.02)
+            0.0 if spec.model.tracks_objects else NewestFrame.max_wait_s)
         warmup = devices.segmenter is None and not spec.model.tracks_objects
         segment = SegmentStage(segmenter, NewestFrame(wait, sched.max_in_queue, warmup), prepare=carry.prepare,
                                gate=change_gate(spec, live=True))
@@ -264,7 +263,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     if composite is not None:
         stages.append(composite)
     sinks = build_sinks(spec, devices, live)
-    queue_size = spec.run.queue_size or (LIVE_QUEUE if live else FILE_QUEUE)
+    queue_size = spec.run.queue_size or (LIVE_QUEUE if live else QUEUE_SIZE)
     pipeline = JobPipeline(spec, source, stages, sinks, segment=segment, carry=carry, composite=composite, live=live,
                            queue_size=queue_size, on_output=on_output, on_start=on_start)
     if live is not None:

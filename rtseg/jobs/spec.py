@@ -34,17 +34,25 @@ from pydantic import (
     model_validator,
 )
 
-from rtseg.effects.blur import DEFAULT_STRENGTH
+from rtseg.controls.adaptive import MAX_INTERVAL
+from rtseg.controls.adaptive import PERIOD_S as ADAPTIVE_PERIOD_S
+from rtseg.controls.status import INTERVAL_S as STATUS_INTERVAL_S
+from rtseg.effects.blur import DEFAULT_STRENGTH, BlurEffect
+from rtseg.effects.cutout import OverlayEffect
 from rtseg.errors import ConfigError
 from rtseg.imaging.refine import RefineMode
 from rtseg.jobs.loading import format_validation_error, load_toml
 from rtseg.jobs.migrate import normalize
 from rtseg.jobs.outputs import ALPHA_VIDEO_SUFFIXES, FILE_KINDS, LIVE_KINDS, OBJECT_KINDS, OutputKind
+from rtseg.segment.base import NewestFrame
+from rtseg.segment.gate import GateOptions
 from rtseg.segment.prompts import PROMPT_KEYS, Prompt, prompt_from_dict
 from rtseg.segment.providers import Provider
-from rtseg.segment.registry import model_entry
+from rtseg.segment.registry import ModelOptions, model_entry
 from rtseg.segment.selfie import SelfieRuntime
-from rtseg.temporal.smoothing import SmoothingMode
+from rtseg.sources.camera import CameraOptions
+from rtseg.temporal.carry import FLOW_WIDTH, HISTORY
+from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions
 
 
 def _number(value: Any) -> Any:
@@ -142,22 +150,22 @@ class SourceSpec(_Strict):
     """Replay: restart the file at its end (a camera never ends); ``run.duration`` ends the run."""
     speed: Num = Field(1.0, gt=0, le=100)
     """Replay: playback speed (2 plays twice as fast)."""
-    width: Int | None = Field(1280, gt=0)
+    width: Int | None = Field(CameraOptions.width, gt=0)
     """Camera: requested width in pixels (the camera may deliver another size; unset: its own)."""
-    height: Int | None = Field(720, gt=0)
+    height: Int | None = Field(CameraOptions.height, gt=0)
     """Camera: requested height in pixels (unset: the camera's own)."""
-    fps: Num | None = Field(30.0, gt=0, le=1000)
+    fps: Num | None = Field(CameraOptions.fps, gt=0, le=1000)
     """Camera: requested frame rate (unset: the camera's own)."""
-    fourcc: str | None = "MJPG"
+    fourcc: str | None = CameraOptions.fourcc
     """Camera: requested pixel format, a four-character code such as MJPG or YUYV (unset: the camera's own)."""
     mirror: Flag = False
     """Mirror the image left to right (the selfie view)."""
     backend: str = "auto"
     """Camera API: auto | v4l2 | dshow | msmf | avfoundation | any."""
-    reconnect: Flag = True
+    reconnect: Flag = CameraOptions.reconnect
     """Camera: when it disappears, retry (the output repeats the last frame meanwhile); false ends the run
     with an error."""
-    retry_interval_s: Num = Field(1.0, gt=0)
+    retry_interval_s: Num = Field(CameraOptions.retry_interval_s, gt=0)
     """Camera: seconds between reconnection attempts."""
 
     @field_validator("path")
@@ -216,11 +224,15 @@ class PromptSpec(_Strict):
         return prompt_from_dict(self.model_dump())
 
 
+DEFAULT_MODEL = "selfie"
+"""The model a job uses when it names none (the job key ``model.name``, the Python API's ``model=``)."""
+
+
 class ModelSpec(_Strict):
     """Which model segments the frames and how it runs: the bundled selfie models, or SAM 2 / EdgeTAM
     exports (with their prompts) on an ONNX Runtime provider."""
 
-    name: Annotated[str, checked(model_entry)] = "selfie"
+    name: Annotated[str, checked(model_entry)] = DEFAULT_MODEL
     """A model of the registry (``rtseg devices`` lists them with what each is)."""
     file: str | None = None
     """Selfie: a model file to use instead of the bundled one (same architecture)."""
@@ -230,13 +242,13 @@ class ModelSpec(_Strict):
     """SAM 2: the directory ``rtseg export-sam2`` wrote."""
     threads: Int | None = Field(None, ge=0, le=64)
     """SAM 2: ONNX Runtime intra-op threads (0 or unset: its default; live default 1)."""
-    provider: Annotated[str, checked(Provider.parse)] = "auto"
+    provider: Annotated[str, checked(Provider.parse)] = ModelOptions.provider
     """SAM 2: ONNX Runtime execution provider: auto | tensorrt | cuda | cpu."""
     trt_cache: str | None = None
     """SAM 2 on TensorRT: a directory for the built engines and timing cache (reused on the next start)."""
     fp16: Flag = False
     """SAM 2 on TensorRT: build fp16 engines from the float32 graphs."""
-    runtime: Annotated[str, one_of(SelfieRuntime)] = "auto"
+    runtime: Annotated[str, one_of(SelfieRuntime)] = ModelOptions.runtime
     """Selfie: what runs the model: auto (LiteRT if installed) | litert | mediapipe."""
     prompts: list[PromptSpec] = Field(default_factory=list)
     prompts_file: str | None = None
@@ -252,13 +264,13 @@ class CarrySpec(_Strict):
 
     enabled: Flag = True
     """False holds the newest mask unmoved (the stale baseline; live only)."""
-    flow_width: Int = Field(640, ge=32, le=1920)
+    flow_width: Int = Field(FLOW_WIDTH, ge=32, le=1920)
     """Width of the grey images DIS optical flow (ULTRAFAST preset) runs on."""
     mask_width: Int | None = Field(None, ge=32, le=4096)
     """Width the mask is moved at (default: 320 live, the frame's width on files)."""
     blend_frames: Int | None = Field(None, ge=0, le=30)
     """A fresh mask replacing a carried one fades in over this many frames (default: 2 live, 1 files)."""
-    history: Int = Field(96, ge=1, le=1000)
+    history: Int = Field(HISTORY, ge=1, le=1000)
     """Frames of flow kept, so a mask this many frames late can still be moved."""
 
 
@@ -268,20 +280,20 @@ class MaskSpec(_Strict):
     ROI and smoothing apply to the selfie models; SAM 2's masks are used as the model gives them.
     """
 
-    roi: Flag = True
+    roi: Flag = ModelOptions.roi
     """Second model pass on a square crop around the person (tracked from the previous frame)."""
-    roi_margin: Num = Field(0.15, ge=0, le=1)
+    roi_margin: Num = Field(ModelOptions.roi_margin, ge=0, le=1)
     """ROI: the crop is the box around the previous mask grown by this fraction of its size on each side."""
-    redetect_every: Int = Field(15, ge=1)
+    redetect_every: Int = Field(ModelOptions.redetect_every, ge=1)
     """ROI: a full-frame pass at least every this many frames, so people entering the frame are found."""
-    smoothing: Annotated[str, one_of(SmoothingMode)] = "motion"
+    smoothing: Annotated[str, one_of(SmoothingMode)] = SmoothingOptions.mode.value
     """none | ema | uncertainty | motion (uncertainty-weighted, gated by image motion)."""
     smoothing_ratio: Num = Field(0.85, ge=0, le=1)
     """uncertainty and motion smoothing: the largest weight on the previous mask, given to uncertain
     pixels (MediaPipe's selfie graph uses 0.7)."""
-    ema_weight: Num = Field(0.5, gt=0, le=1)
+    ema_weight: Num = Field(SmoothingOptions.ema_weight, gt=0, le=1)
     """ema smoothing: the weight of the new mask (the previous one gets the rest)."""
-    motion_threshold: Num = Field(120.0, gt=0)
+    motion_threshold: Num = Field(SmoothingOptions.motion_threshold, gt=0)
     """motion smoothing: the grey-level change (0..255, blurred) at which the previous mask is ignored."""
     low: Num = Field(0.1, ge=0, lt=1)
     """Output ramp: alpha below ``low`` → 0 (see ``high``)."""
@@ -302,7 +314,7 @@ class MaskSpec(_Strict):
     """Selfie models: skip the model on a frame when no region (16x9 grid) changed by more than this
     many grey levels since the last segmented frame; the mask is carried onto it. 0: off; unset:
     4 live, off for files."""
-    gate_max_skip: Int = Field(15, ge=0, le=1000)
+    gate_max_skip: Int = Field(GateOptions.max_skip, ge=0, le=1000)
     """Frames in a row the gate may skip."""
     carry: CarrySpec = Field(default_factory=CarrySpec)
 
@@ -317,15 +329,15 @@ class ScheduleSpec(_Strict):
     max_wait_ms: Num | None = Field(None, ge=0, le=1000)
     """Live: how long a frame admitted to inference waits for its own mask before using the newest one
     (default: 20 ms for the selfie models, which usually make it; 0 for SAM 2, which never does)."""
-    max_in_queue: Int = Field(0, ge=0, le=4)
+    max_in_queue: Int = Field(NewestFrame.max_in_queue, ge=0, le=4)
     """Live: frames waiting behind the one in inference (0: MediaPipe's default, drop at once)."""
     target_fps: Num | None = Field(None, gt=0, le=1000)
     """Live, adaptive: infer less often / on smaller input to hold this output frame rate."""
     cpu_budget: Num | None = Field(None, gt=0, le=6400)
     """Live, adaptive: keep process CPU under this percent (100 = one core)."""
-    adaptive_period_s: Num = Field(2.0, gt=0, le=60)
+    adaptive_period_s: Num = Field(ADAPTIVE_PERIOD_S, gt=0, le=60)
     """Live, adaptive: seconds between the controller's measurements (and its decisions)."""
-    max_interval: Int = Field(8, ge=1, le=120)
+    max_interval: Int = Field(MAX_INTERVAL, ge=1, le=120)
     """Live, adaptive: the most frames per inference the controller may choose before it makes the model's
     input smaller instead."""
 
@@ -341,11 +353,11 @@ class EffectSpec(_Strict):
     """Replacement backgrounds (image, looped video, #RRGGBB); live, the ``b`` key cycles through them."""
     light_wrap: Num = Field(0.0, ge=0, le=1)
     """Replacement only: how much background light spills over the person's edge (0 = off)."""
-    halo_free: Flag = True
+    halo_free: Flag = BlurEffect.halo_free
     """Weight the person out of the background blur so it does not smear into it."""
     overlay_colour: str = "#00ff00"
     """overlay: the tint colour, #RRGGBB."""
-    overlay_opacity: Num = Field(0.5, ge=0, le=1)
+    overlay_opacity: Num = Field(OverlayEffect.opacity, ge=0, le=1)
     """overlay: how much the tint covers the segmented pixels (0: not at all, 1: solid)."""
     invert: Flag = False
     """Apply the effect to the object instead of the background (``track --effect blur-object``)."""
@@ -421,7 +433,7 @@ class RunSpec(_Strict):
     """Live: stop after this many seconds."""
     status: Flag = True
     """Live: a one-line status on stderr every ``status_interval`` seconds."""
-    status_interval: Num = Field(2.0, gt=0)
+    status_interval: Num = Field(STATUS_INTERVAL_S, gt=0)
     """Live: seconds between status lines."""
     cv_threads: Int | None = Field(None, ge=0, le=64)
     """``cv2.setNumThreads`` for the run (default: 1 live, where the stages already run in parallel)."""

@@ -22,9 +22,13 @@ import numpy as np
 from rtseg.imaging import shrink
 
 FLOW_WIDTH = 640
-LIVE_FLOW_WIDTH = 640
+"""Width of the grey images the flow is computed on, files and live (the job key ``mask.carry.flow_width``)."""
+PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+"""DIS optical flow's preset, files and live."""
 LIVE_MASK_WIDTH = 320
-LIVE_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+"""Width a live mask is moved at (the frame's width on files)."""
+HISTORY = 96
+"""Frames of flow kept, so a mask this many frames late can still be moved (``mask.carry.history``)."""
 
 
 @dataclass
@@ -35,7 +39,7 @@ class CarryOptions:
 
     flow_width: int = FLOW_WIDTH
     """Width of the grey images the flow is computed on."""
-    preset: int = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+    preset: int = PRESET
 
 
 def _grey(image: np.ndarray, width: int) -> np.ndarray:
@@ -129,7 +133,7 @@ class Carrier:
     """
 
     def __init__(self, options: CarryOptions | None = None, *, mask_size: tuple[int, int] | None = None,
-                 history: int = 96, blend_frames: int = 2, blend_min_age: int = 2) -> None:
+                 history: int = HISTORY, blend_frames: int = 2, blend_min_age: int = 2) -> None:
         if history < 1:
             raise ValueError(f"history must be >= 1, got {history}")
         if blend_frames < 0:

@@ -10,7 +10,7 @@ from rtseg.frame import NEWEST_MASK, UNCHANGED, Frame, MaskState, StreamInfo
 from rtseg.graph.stage import ProcessStage
 from rtseg.imaging import upsample_alpha
 from rtseg.imaging.refine import RefineOptions, refine_alpha
-from rtseg.temporal.carry import LIVE_MASK_WIDTH, Carrier, CarryKey, CarryOptions
+from rtseg.temporal.carry import HISTORY, LIVE_MASK_WIDTH, Carrier, CarryKey, CarryOptions
 from rtseg.temporal.smoothing import SmoothingMode, SmoothingOptions, TemporalSmoother
 
 CARRY_AGE = "carry_age"
@@ -82,7 +82,7 @@ class CarryStage(ProcessStage):
     name = "carry"
 
     def __init__(self, *, live: bool = False, enabled: bool = True, options: CarryOptions | None = None,
-                 mask_width: int | None = None, blend_frames: int | None = None, history: int = 96) -> None:
+                 mask_width: int | None = None, blend_frames: int | None = None, history: int = HISTORY) -> None:
         self.live = live
         self.enabled = enabled
         self.options = options or CarryOptions()
