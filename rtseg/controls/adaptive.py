@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from rtseg.graph.stage import Worker
+from rtseg.graph.stage import OwnThread, Worker
 
 SCALES = (1.0, 0.75, 0.5)
 """Input scales, largest first, tried after the inference interval reaches its maximum."""
@@ -129,8 +129,7 @@ class AdaptiveLoop:
         self.period_s = period_s
         self.choice = AdaptiveChoice()
         self.history: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._own = OwnThread(self.worker())
         self._t0 = 0.0
 
     def step(self) -> AdaptiveChoice:
@@ -158,15 +157,10 @@ class AdaptiveLoop:
 
     def start(self) -> None:
         """Run the loop in a thread of this object's own (outside a pipeline); :meth:`stop` joins it."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="rtseg-adaptive", daemon=True)
-        self._thread.start()
+        self._own.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._own.stop()
 
     def to_json(self) -> dict[str, Any]:
         return {"target_fps": self.target.fps, "cpu_budget": self.target.cpu_percent,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from rtseg.graph.stage import Worker
+from rtseg.graph.stage import OwnThread, Worker
 from rtseg.graph.stats import RunStats, percentiles_ms, process_cpu_seconds
 
 INTERVAL_S = 2.0
@@ -79,8 +79,7 @@ class StatusPrinter:
         self.meter = meter
         self.interval_s = interval_s
         self.stream = stream or sys.stderr
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._own = OwnThread(self.worker())
         self._t0 = 0.0
         self.lines_written = 0
 
@@ -97,9 +96,7 @@ class StatusPrinter:
 
     def start(self) -> None:
         """Print from a thread of this object's own (outside a pipeline); :meth:`stop` joins it."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="rtseg-status", daemon=True)
-        self._thread.start()
+        self._own.start()
 
     def run(self, stop: threading.Event) -> None:
         """Print a line every ``interval_s`` until ``stop`` is set."""
@@ -115,7 +112,4 @@ class StatusPrinter:
             self.stream.flush()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._own.stop()

@@ -14,11 +14,9 @@ from collections import deque
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from rtseg.graph.queues import Stopped
+from rtseg.graph.queues import POLL_S, Stopped
 
 T = TypeVar("T")
-
-_POLL_S = 0.05
 
 
 class Admission(StrEnum):
@@ -94,7 +92,7 @@ class FlowLimiter(Generic[T]):
             while not self._ready:
                 if stop.is_set():
                     raise Stopped
-                self._cond.wait(_POLL_S)
+                self._cond.wait(POLL_S)
             return self._ready.popleft()
 
     def done(self) -> None:

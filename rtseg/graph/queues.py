@@ -17,7 +17,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_POLL_S = 0.05
+POLL_S = 0.05
+"""Seconds a wait sleeps before it looks at the stop event again (queues and the flow limiter)."""
 
 
 class Policy(StrEnum):
@@ -98,7 +99,7 @@ class BoundedQueue(Generic[T]):
                     continue
                 if stop.is_set():
                     raise Stopped
-                self._cond.wait(_POLL_S)
+                self._cond.wait(POLL_S)
                 if self._closed:
                     return
             self._items.append(item)
@@ -118,7 +119,7 @@ class BoundedQueue(Generic[T]):
             while not self._items:
                 if stop.is_set():
                     raise Stopped
-                self._cond.wait(_POLL_S)
+                self._cond.wait(POLL_S)
             item = self._items.popleft()
             self._cond.notify_all()
             return item
@@ -132,7 +133,7 @@ class BoundedQueue(Generic[T]):
             while not self._items:
                 if stop.is_set():
                     raise Stopped
-                self._cond.wait(_POLL_S)
+                self._cond.wait(POLL_S)
             while len(self._items) > 1 and self._items[1] is not EOS:
                 self._items.popleft()
                 self.dropped += 1

@@ -71,6 +71,28 @@ class WorkerThreads:
         self._threads.clear()
 
 
+class OwnThread:
+    """A :class:`Worker` run in a thread of its own, outside a pipeline (a live control used on its own):
+    :meth:`start`, then :meth:`stop` sets its stop event and joins it (for up to ``join_s``)."""
+
+    def __init__(self, worker: Worker, *, join_s: float = 5.0) -> None:
+        self.worker, self.join_s = worker, join_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.worker.run, args=(self._stop,), name=f"rtseg-{self.worker.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.join_s)
+            self._thread = None
+
+
 class Stage(ABC):  # noqa: B024 - the lifecycle hooks are optional by design
     """Common lifecycle of every stage. Subclasses set ``name`` (used in stats and errors)."""
 
