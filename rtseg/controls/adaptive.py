@@ -133,14 +133,14 @@ class AdaptiveLoop:
         self._t0 = 0.0
 
     def step(self) -> AdaptiveChoice:
-        m = self.measure()
-        if m is None:
+        measured = self.measure()
+        if measured is None:
             return self.choice
-        new = choose(m, self.target, self.choice)
+        new = choose(measured, self.target, self.choice)
         if (new.interval, new.scale) != (self.choice.interval, self.choice.scale):
             self.apply(new)
             self.history.append({"t_s": round(time.perf_counter() - self._t0, 2), **asdict(new),
-                                 "measured": {k: round(v, 3) for k, v in asdict(m).items()}})
+                                 "measured": {k: round(v, 3) for k, v in asdict(measured).items()}})
         self.choice = new
         return new
 

@@ -110,9 +110,9 @@ class LiveSession:
         pipeline.add_workers(workers)
 
     def drops_so_far(self) -> int:
-        p = self.pipeline
-        assert p is not None
-        return sum(q.dropped for q in p.queues) + late_drops(p.source)
+        pipeline = self.pipeline
+        assert pipeline is not None
+        return sum(q.dropped for q in pipeline.queues) + late_drops(pipeline.source)
 
     def on_key(self, key: int) -> None:
         if self.prompts is not None and key >= 0 and key & 0xFF in CLEAR_KEYS:
@@ -152,10 +152,10 @@ class LiveSession:
     def measure(self) -> Measured | None:
         """Output fps, CPU and time per inference since the previous call (adaptive mode); None
         until frames come out (the first period starts at the first output frame, after warm-up)."""
-        p, seg = self.pipeline, self.segment
-        assert p is not None and seg is not None
+        pipeline, seg = self.pipeline, self.segment
+        assert pipeline is not None and seg is not None
         now, cpu = time.perf_counter(), process_cpu_seconds()
-        frames, infers = p.stats.frames_out, len(seg.infer_seconds)
+        frames, infers = pipeline.stats.frames_out, len(seg.infer_seconds)
         if self._mark is None:
             if frames > 0:
                 self._mark = (now, frames, cpu, infers)
@@ -165,7 +165,7 @@ class LiveSession:
         wall = max(1e-6, now - t0)
         recent = seg.infer_seconds[i0:infers] or seg.infer_seconds[-3:]
         infer_s = sorted(recent)[len(recent) // 2] if recent else 0.0
-        fps = float(p.info.fps) if p.info is not None else 0.0
+        fps = float(pipeline.info.fps) if pipeline.info is not None else 0.0
         return Measured(output_fps=(frames - f0) / wall, source_fps=fps, cpu_percent=100.0 * (cpu - c0) / wall,
                         infer_s=infer_s)
 

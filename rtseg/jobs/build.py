@@ -78,17 +78,17 @@ class Devices:
 
 
 def build_source(spec: JobSpec, devices: Devices) -> SourceStage:
-    s, duration = spec.source, spec.run.duration
-    if s.camera is not None or (s.path is None and spec.live):
-        opts = CameraOptions(camera=s.camera if s.camera is not None else 0, width=s.width, height=s.height,
-                             fps=s.fps, fourcc=s.fourcc, mirror=s.mirror, backend=CameraBackend(s.backend),
-                             reconnect=s.reconnect, retry_interval_s=s.retry_interval_s, duration_s=duration)
+    src, duration = spec.source, spec.run.duration
+    if src.camera is not None or (src.path is None and spec.live):
+        opts = CameraOptions(camera=src.camera if src.camera is not None else 0, width=src.width, height=src.height,
+                             fps=src.fps, fourcc=src.fourcc, mirror=src.mirror, backend=CameraBackend(src.backend),
+                             reconnect=src.reconnect, retry_interval_s=src.retry_interval_s, duration_s=duration)
         return CameraSource(opts, capture_factory=devices.capture_factory)
-    assert s.path is not None
-    if s.realtime:
-        return RealtimeSource(resolve_input(s.path), loop=s.loop, speed=s.speed, duration_s=duration,
-                              mirror=s.mirror, label=s.path)
-    return open_source(s.path)
+    assert src.path is not None
+    if src.realtime:
+        return RealtimeSource(resolve_input(src.path), loop=src.loop, speed=src.speed, duration_s=duration,
+                              mirror=src.mirror, label=src.path)
+    return open_source(src.path)
 
 
 def encoder_settings(spec: JobSpec, path: Path, alpha: bool) -> EncoderSettings:
@@ -108,17 +108,17 @@ def encoder_settings(spec: JobSpec, path: Path, alpha: bool) -> EncoderSettings:
 
 
 def primary_effect(spec: JobSpec) -> Effect | None:
-    e, kind = spec.effect, spec.effective_effect
+    effect, kind = spec.effect, spec.effective_effect
     if kind is EffectKind.BLUR or (kind is EffectKind.REPLACE and spec.live):
-        return BlurEffect(strength=e.strength, halo_free=e.halo_free)
+        return BlurEffect(strength=effect.strength, halo_free=effect.halo_free)
     if kind is EffectKind.REPLACE:
-        return ReplaceEffect(e.backgrounds[0], light_wrap=e.light_wrap)
+        return ReplaceEffect(effect.backgrounds[0], light_wrap=effect.light_wrap)
     if kind is EffectKind.CUTOUT:
         return CutoutEffect()
     if kind is EffectKind.OVERLAY:
-        colour = parse_colour(e.overlay_colour)
+        colour = parse_colour(effect.overlay_colour)
         assert colour is not None  # validated by the spec
-        return OverlayEffect(colour, e.overlay_opacity)
+        return OverlayEffect(colour, effect.overlay_opacity)
     return None
 
 
@@ -227,10 +227,11 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
         segmenter = create_segmenter(spec.model.name, model_options(spec))
     stages: list[ProcessStage] = []
     carry: CarryStage | None = None
-    c = spec.mask.carry
+    carry_spec = spec.mask.carry
     if spec.policy is SchedulePolicy.NEWEST:
-        carry = CarryStage(live=True, enabled=c.enabled, options=CarryOptions(flow_width=c.flow_width),
-                           mask_width=c.mask_width, blend_frames=c.blend_frames, history=c.history)
+        carry = CarryStage(live=True, enabled=carry_spec.enabled,
+                           options=CarryOptions(flow_width=carry_spec.flow_width), mask_width=carry_spec.mask_width,
+                           blend_frames=carry_spec.blend_frames, history=carry_spec.history)
         sched = spec.schedule
         wait = sched.max_wait_ms / 1000 if sched.max_wait_ms is not None else (
             0.0 if spec.model.tracks_objects else NewestFrame.max_wait_s)
@@ -248,8 +249,9 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
                                     pass_through_missing=k > 1 or gate is not None))
         if k > 1 or gate is not None:
             span = k * (spec.mask.gate_max_skip + 1) if gate is not None else k  # frames a mask may be carried
-            carry = CarryStage(live=False, options=CarryOptions(flow_width=c.flow_width), mask_width=c.mask_width,
-                               blend_frames=c.blend_frames, history=max(2, min(c.history, span + 1)))
+            carry = CarryStage(live=False, options=CarryOptions(flow_width=carry_spec.flow_width),
+                               mask_width=carry_spec.mask_width, blend_frames=carry_spec.blend_frames,
+                               history=max(2, min(carry_spec.history, span + 1)))
             stages.append(carry)
     composite: CompositeStage | None = None
     if live is not None:

@@ -51,10 +51,10 @@ def inputs_of(spec: JobSpec, config: str | os.PathLike[str] | None = None) -> li
     if src is not None and not is_special_input(src):
         out.append(Named("the input", Path(src)))
     out += [Named("the background", Path(b)) for b in spec.effect.backgrounds if not _is_colour(b)]
-    m = spec.model
-    out += [Named("the mask prompt", Path(p.mask)) for p in m.prompts if p.mask]
-    for what, value in (("the prompts file", m.prompts_file), ("the model file", m.file),
-                        ("the model directory", m.dir)):
+    model = spec.model
+    out += [Named("the mask prompt", Path(p.mask)) for p in model.prompts if p.mask]
+    for what, value in (("the prompts file", model.prompts_file), ("the model file", model.file),
+                        ("the model directory", model.dir)):
         if value:
             out.append(Named(what, Path(value)))
     if config is not None:

@@ -96,42 +96,48 @@ def age_percentiles(ages: list[int]) -> dict[str, float]:
             "mean": round(float(arr.mean()), 2)}
 
 
-def finish_stats(p: JobPipeline, stats: RunStats) -> None:
+def carry_figures(carry: CarryStage) -> dict[str, Any]:
+    """What the carry stage did: the age of each frame's mask, fresh masks taken, frames moved by flow and
+    frames held unmoved (the ``carry`` section; live adds its settings)."""
+    return {"age_frames": age_percentiles(carry.ages), "keys": carry.keys, "carried_frames": carry.carried_frames,
+            "held_frames": carry.held_frames}
+
+
+def finish_stats(pipeline: JobPipeline, stats: RunStats) -> None:
     """The job's own figures in the stats document (``live`` section for live runs)."""
-    spec = p.spec
+    spec = pipeline.spec
     stats.extra.update({"command": spec.command.value, "input": spec.source.label, "model": spec.model.name})
-    seg = p.segment
+    seg = pipeline.segment
     if seg.infer_seconds:
         stats.stage_seconds["infer"] = list(seg.infer_seconds)
-    if p.carry is not None:
-        stats.extra["carry"] = {"age_frames": age_percentiles(p.carry.ages), "keys": p.carry.keys,
-                                "carried_frames": p.carry.carried_frames, "held_frames": p.carry.held_frames}
+    carry = pipeline.carry
+    if carry is not None:
+        stats.extra["carry"] = carry_figures(carry)
     if seg.gate is not None:
-        g = seg.gate
-        stats.extra["gate"] = {"threshold": g.options.threshold, "max_skip": g.options.max_skip,
-                               "segmented": g.runs, "skipped": g.skipped}
+        gate = seg.gate
+        stats.extra["gate"] = {"threshold": gate.options.threshold, "max_skip": gate.options.max_skip,
+                               "segmented": gate.runs, "skipped": gate.skipped}
     if not spec.live:
         return
-    late = late_drops(p.source)
+    late = late_drops(pipeline.source)
     if late:
         stats.drops_by_queue["source (late)"] = late
         stats.dropped += late
-    comp, src = p.composite, p.source
-    assert comp is not None
+    composite, src = pipeline.composite, pipeline.source
+    assert composite is not None
     span = stats.duration_s or 0.0
-    carry = p.carry
     live: dict[str, Any] = {
         "segmented": seg.limiter.processed,
         "not_segmented": seg.limiter.dropped,
         "unchanged": seg.gate.skipped if seg.gate is not None else 0,
         "stale_masks": seg.stale_masks,
-        "fail_closed_frames": comp.fail_closed_frames,
-        "mask_age_ms": percentiles_ms(comp.mask_ages),
+        "fail_closed_frames": composite.fail_closed_frames,
+        "mask_age_ms": percentiles_ms(composite.mask_ages),
         "effect": {"mode": spec.effective_effect.value, "strength": spec.effect.strength,
                    "backgrounds": len(spec.effect.backgrounds), "fail_closed_ms": spec.effect.fail_closed_ms},
         "outputs": [o.kind.value for o in spec.outputs],
-        "queue_size": p.queue_size,
-        "max_queue_depth": max((q.max_depth for q in p.queues), default=0),
+        "queue_size": pipeline.queue_size,
+        "max_queue_depth": max((q.max_depth for q in pipeline.queues), default=0),
         "inference": {"results": seg.results, "rate_hz": round(seg.results / span, 3) if span > 0 else 0.0,
                       "ms": percentiles_ms(seg.infer_seconds), "interval": seg.interval, "scale": seg.scale,
                       "interval_skipped": seg.interval_skipped,
@@ -140,21 +146,20 @@ def finish_stats(p: JobPipeline, stats: RunStats) -> None:
     }
     if carry is not None:
         carrier = carry.carrier
-        live["carry"] = {"enabled": carry.enabled, "age_frames": age_percentiles(carry.ages), "keys": carry.keys,
-                         "carried_frames": carry.carried_frames, "held_frames": carry.held_frames,
-                         "flow_width": carry.options.flow_width,
+        live["carry"] = {"enabled": carry.enabled, **carry_figures(carry), "flow_width": carry.options.flow_width,
                          "mask_width": carry.mask_width, "blend_frames": carry.blend_frames,
                          "too_old": carrier.too_old if carrier is not None else 0}
-    if p.adaptive is not None:
-        live["adaptive"] = p.adaptive.to_json()
+    if pipeline.adaptive is not None:
+        live["adaptive"] = pipeline.adaptive.to_json()
     model = seg.segmenter
     inner = model.inner if isinstance(model, MaskedSegmenter) else model
     if isinstance(inner, Promptable):
-        t = inner.tracking
+        tracking = inner.tracking
         live["sam2"] = {"model_dir": spec.model.dir, "threads": model_threads(spec),
                         "prompt_points": sum(len(x.points) for x in spec.model.prompts),
-                        "clicks": len(p.prompts.state.clicks) if p.prompts is not None else 0,
-                        "tracked_frames": t.tracked_frames, "clicked_frames": t.clicked_frames, "resets": t.resets}
+                        "clicks": len(pipeline.prompts.state.clicks) if pipeline.prompts is not None else 0,
+                        "tracked_frames": tracking.tracked_frames, "clicked_frames": tracking.clicked_frames,
+                        "resets": tracking.resets}
     if isinstance(src, CameraSource):
         live["camera"] = {"device": src.options.label, **src.delivered, "reconnects": src.reconnects,
                           "outages": src.outages, "filler_frames": src.filler_frames}

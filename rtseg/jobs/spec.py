@@ -590,24 +590,24 @@ class JobSpec(_Strict):
                                   "--record FILE.webm|.mov")
         if effect is EffectKind.REPLACE and not self.effect.backgrounds:
             raise ConfigError("replace needs a background (--background IMAGE|VIDEO|#RRGGBB)")
-        m = self.model
-        if m.sha256 and not m.file:
+        model = self.model
+        if model.sha256 and not model.file:
             raise ConfigError("[model] sha256 checks a model file: give [model] file too (the bundled models are "
                               "always checked)")
-        if m.file and m.tracks_objects:
-            raise ConfigError(f"[model] file replaces a selfie model file; {m.name} takes --model-dir")
-        if m.tracks_objects:
-            if not m.dir:
-                raise ConfigError(f"--model {m.name} needs --model-dir DIR (a directory written by "
+        if model.file and model.tracks_objects:
+            raise ConfigError(f"[model] file replaces a selfie model file; {model.name} takes --model-dir")
+        if model.tracks_objects:
+            if not model.dir:
+                raise ConfigError(f"--model {model.name} needs --model-dir DIR (a directory written by "
                                   "`rtseg export-sam2`)")
-            if not self.live and not m.prompts and not m.prompts_file:
+            if not self.live and not model.prompts and not model.prompts_file:
                 raise ConfigError("give a prompt: --point X,Y[,LABEL], --box X0,Y0,X1,Y1, --mask PNG or "
                                   "--prompts FILE.json")
-        elif m.prompts or m.prompts_file:
-            raise ConfigError(f"point/box/mask prompts need --model sam2 (model is {m.name!r})")
-        if self.live and (m.prompts or m.prompts_file):
-            extra = [p for p in m.prompts if p.frame != 0 or p.object != 1 or p.mask is not None]
-            if extra or m.prompts_file:
+        elif model.prompts or model.prompts_file:
+            raise ConfigError(f"point/box/mask prompts need --model sam2 (model is {model.name!r})")
+        if self.live and (model.prompts or model.prompts_file):
+            extra = [p for p in model.prompts if p.frame != 0 or p.object != 1 or p.mask is not None]
+            if extra or model.prompts_file:
                 raise ConfigError("live prompts are points and a box for object 1 on the first frame; click in "
                                   "--preview for more")
         if self.mask.infer_every > 1 and self.live:
