@@ -231,7 +231,7 @@ def test_reset_starts_a_new_video_on_the_same_sessions(
         def forbidden(*args: object, **kwargs: object) -> None:
             raise AssertionError("reset() reloaded the model")
 
-        monkeypatch.setattr(manifest_mod, "_sha256", forbidden)
+        monkeypatch.setattr(manifest_mod, "sha256_file", forbidden)
         monkeypatch.setattr(model_mod, "create_session", forbidden)
         tracker.reset()
         assert tracker.obj_ids == [] and tracker.memory_size() == 0 and tracker.timings == {}
