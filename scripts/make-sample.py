@@ -26,7 +26,8 @@ def main(source: Path = SOURCE, output: Path = OUTPUT) -> None:
     with av.open(str(source)) as src:
         stream = src.streams.video[0]
         fps = Fraction(stream.average_rate or 24)
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(int(fps * SECONDS)), src.decode(stream))]
+        wanted = range(int(fps * SECONDS))
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(wanted, src.decode(stream), strict=False)]
     with av.open(str(output), "w") as dst:
         out = dst.add_stream("libx264", rate=fps, options={"crf": "26", "preset": "slow"})
         out.width, out.height, out.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
