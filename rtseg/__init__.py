@@ -37,11 +37,11 @@ from rtseg.batching import batch
 from rtseg.errors import ConfigError, ModelError, PipelineError, RtsegError, SinkError, SourceError
 from rtseg.frame import Frame, MaskResult, ObjectMasks, StreamInfo
 from rtseg.graph import Pipeline, RunStats
-from rtseg.jobs import Devices, JobSpec, build
+from rtseg.jobs import JobSpec, Overrides, build
 from rtseg.segment import Segmenter, model_names
 from rtseg.version import __version__
 
-__all__ = ["ConfigError", "Devices", "Frame", "FrameSegmenter", "JobSpec", "MaskResult", "ModelError", "ObjectMasks",
+__all__ = ["ConfigError", "Frame", "FrameSegmenter", "JobSpec", "MaskResult", "ModelError", "ObjectMasks", "Overrides",
            "Pipeline", "PipelineError", "RtsegError", "RunStats", "SegmentResult", "Segmenter", "SinkError",
            "SourceError", "StreamInfo", "TrackFrame", "__version__", "batch", "blur", "build", "cutout", "model_names",
            "open_segmenter", "replace", "run", "segment_video", "track"]

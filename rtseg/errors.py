@@ -43,3 +43,30 @@ class PipelineError(RtsegError, RuntimeError):
 
 class ExecutorError(RtsegError, RuntimeError):
     """A batch's workers cannot be started or reached (e.g. no Ray cluster at the given address)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space.
+
+    >>> one_line("cannot read\\n  x.mp4 ")
+    'cannot read x.mp4'
+    """
+    return " ".join(str(text).split())
+
+
+def internal_error(exc: BaseException) -> str:
+    """How an error that is not rtseg's own (a bug) is shown: ``internal error: Type: message``.
+
+    >>> internal_error(KeyError("x"))
+    "internal error: KeyError: 'x'"
+    """
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def describe(exc: BaseException) -> str:
+    """An error in one line as rtseg reports it: its own errors by their message, anything else as a bug.
+
+    >>> describe(ConfigError("bad key\\nin x.toml")), describe(ZeroDivisionError("division by zero"))
+    ('bad key in x.toml', 'internal error: ZeroDivisionError: division by zero')
+    """
+    return one_line(str(exc) if isinstance(exc, RtsegError) else internal_error(exc))

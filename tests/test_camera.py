@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from rtseg.errors import ConfigError, SourceError
-from rtseg.jobs import Devices, JobSpec, build
+from rtseg.jobs import JobSpec, Overrides, build
 from rtseg.sources.camera import CameraBackend, CameraOptions, CameraSource, parse_camera, placeholder_image
 
 W, H = 64, 48
@@ -195,7 +195,7 @@ def test_live_graph_on_a_flaky_camera_keeps_delivering_through_the_outage() -> N
             threading.Timer(1.0, plug, (True,)).start()
         out.append((frame.t_in, frame.index, decode(frame.image), frame.output is not None))
 
-    pipeline = build(spec, devices=Devices(capture_factory=cam.factory), on_output=on_output)
+    pipeline = build(spec, overrides=Overrides(capture_factory=cam.factory), on_output=on_output)
     assert isinstance(pipeline.source, CameraSource)
     pipeline.source.options.stall_timeout_s = 0.1
     stats = pipeline.run()

@@ -23,7 +23,7 @@ from rtseg.frame import MASK_READY, NEWEST_MASK, Frame, MaskResult, StreamInfo
 from rtseg.graph.clock import SimulatedClock
 from rtseg.graph.limiter import Admission, FlowLimiter
 from rtseg.graph.queues import Stopped
-from rtseg.jobs import Devices, JobPipeline, JobSpec, build
+from rtseg.jobs import JobPipeline, JobSpec, Overrides, build
 from rtseg.segment.base import Segmenter
 from rtseg.sources.realtime import RealtimeSource
 from tests.conftest import DATA, require
@@ -315,7 +315,7 @@ def test_a_slow_segmenter_does_not_hold_up_camera_frames_and_its_skips_are_count
     seen = Collect()
     # mask.gate = 0: every frame is offered to the model (none held back as unchanged).
     pipeline = build(live_spec(run__queue_size=64, schedule__max_wait_ms=0, mask__gate=0),
-                     devices=Devices(segmenter=seg), on_output=seen)
+                     overrides=Overrides(segmenter=seg), on_output=seen)
     seg.pipeline = pipeline
     clock = LockstepClock(pipeline, seg.started, lag)
     pipeline.source = RealtimeSource(CLIP30, loop=False, duration_s=2.0, clock=clock, label="clip")
@@ -349,7 +349,7 @@ def test_fail_closed_blurs_the_whole_frame_when_masks_stop_coming() -> None:
                         privacy_blurred(frame)))
 
     spec = live_spec(run__duration=1.0, run__queue_size=64, effect__fail_closed_ms=150)
-    stats = build(spec, devices=Devices(segmenter=seg), on_output=check).run()
+    stats = build(spec, overrides=Overrides(segmenter=seg), on_output=check).run()
     assert stats.frames_out + stats.dropped == 30 and stats.frames_out == len(outputs)
     # Frames whose newest mask was more than 150 ms old are blurred whole; fresh ones are not.
     assert any(whole for *_, whole in outputs) and any(not whole for *_, whole in outputs)
@@ -370,7 +370,7 @@ def test_a_failing_segmenter_stops_the_run_with_its_error() -> None:
     seg: Segmenter = Broken(0)
     assert isinstance(seg, Segmenter)
     with pytest.raises(ValueError, match="model exploded") as info:
-        build(live_spec(), devices=Devices(segmenter=seg)).run()
+        build(live_spec(), overrides=Overrides(segmenter=seg)).run()
     assert any("segment/infer" in note for note in getattr(info.value, "__notes__", []))
 
 

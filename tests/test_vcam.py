@@ -18,7 +18,7 @@ import pyvirtualcam
 from rtseg.errors import SinkError
 from rtseg.frame import Frame, StreamInfo
 from rtseg.graph import Pipeline, SimulatedClock, SourceStage
-from rtseg.jobs import Devices, JobSpec, build
+from rtseg.jobs import JobSpec, Overrides, build
 from rtseg.sinks.vcam import LINUX_HINT, VcamFormat, VcamOptions, VirtualCameraSink, convert_for_vcam
 from rtseg.sources.realtime import RealtimeSource
 from tests.conftest import DATA, require
@@ -184,7 +184,7 @@ def test_live_run_feeds_vcam_and_recording_together(tmp_path: Path) -> None:
         "command": "webcam", "source": {"path": str(require(CLIP)), "realtime": True, "loop": False},
         "outputs": [{"kind": "vcam", "vcam_format": "i420"}, {"kind": "record", "path": str(out)}, {"kind": "null"}],
         "run": {"duration": 1.0, "status": False}}).check()
-    pipeline = build(spec, devices=Devices(vcam_factory=FakeVcam))
+    pipeline = build(spec, overrides=Overrides(vcam_factory=FakeVcam))
     # One second of the 29.97 fps clip on a simulated clock (so that a busy machine cannot make the
     # replay skip a frame) and queues that hold it all: every frame reaches every sink.
     pipeline.source = RealtimeSource(CLIP, loop=False, duration_s=1.0, clock=SimulatedClock(), label=str(CLIP))

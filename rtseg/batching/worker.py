@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rtseg.batching.items import ItemTask
-from rtseg.errors import RtsegError
-from rtseg.jobs.build import Devices, build
+from rtseg.errors import describe
+from rtseg.jobs.build import Overrides, build
 from rtseg.jobs.models import ModelCache
 from rtseg.jobs.spec import JobSpec
 
@@ -48,12 +48,6 @@ class ReportRow:
         if len(self.outputs) > 1:
             data["outputs"] = self.outputs
         return data
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as the CLI prints it: rtseg's own errors as their message, others with their type."""
-    text = str(exc) if isinstance(exc, RtsegError) else f"internal error: {type(exc).__name__}: {exc}"
-    return " ".join(text.split())
 
 
 def worker_name(kind: str, number: int) -> str:
@@ -136,12 +130,12 @@ class ItemRunner:
                 if on_frames is not None:
                     on_frames(frames)
 
-            stats = build(spec, devices=Devices(models=self.models), on_output=on_output).run()
+            stats = build(spec, overrides=Overrides(models=self.models), on_output=on_output).run()
             frames = stats.frames_out
             write_record(task, frames)
             row.status = OK
         except Exception as exc:
-            row.error = one_line(exc)
+            row.error = describe(exc)
             frames = 0  # a failed item wrote nothing: its frames are not in any output
             remove_if_empty(created)
         row.frames = frames

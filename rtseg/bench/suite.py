@@ -25,6 +25,7 @@ from rtseg.bench.workloads import (
     rtseg_file_segment,
     sam2_run,
 )
+from rtseg.segment.providers import usable_cores
 from rtseg.sinks.video import EncoderSettings
 from rtseg.version import __version__
 
@@ -43,9 +44,8 @@ def _versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or "-",
-            "python": platform.python_version(), "versions": _versions()}
+    return {"cpus": os.cpu_count(), "cpus_usable": usable_cores(), "platform": platform.platform(),
+            "processor": platform.processor() or "-", "python": platform.python_version(), "versions": _versions()}
 
 
 def _skipped(reason: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rtseg.errors import RtsegError
+from rtseg.errors import RtsegError, internal_error
 
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -21,7 +21,8 @@ def fail(exc: BaseException, debug: bool) -> typer.Exit:
     if isinstance(exc, RtsegError):
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return typer.Exit(exc.exit_code)
-    err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
+    kind, _, message = internal_error(exc).partition(": ")
+    err_console.print(f"[bold red]{kind}:[/] {escape(message)}", highlight=False)
     if not debug:
         traceback.print_exception(exc)
     return typer.Exit(3)

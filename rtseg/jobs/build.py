@@ -9,7 +9,7 @@ frame's size, the carry stage (K > 1) moves the newest mask onto the frames betw
 segment stage runs the newest frame behind a flow limiter in a worker the pipeline owns (with the
 mask path inside the worker), the carry stage moves the newest mask onto every frame, and the
 composite's effect is switchable by the preview's hotkeys. Devices (camera, virtual camera) and the
-model can be replaced through :class:`Devices` (tests); everything else is the real thing.
+model can be replaced through :class:`Overrides` (tests); everything else is the real thing.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ RECORD_QUEUE = 30
 
 
 @dataclass
-class Devices:
-    """The device boundary, for tests and embedding apps: what replaces the camera, the virtual
-    camera or the model. Defaults are the real ones."""
+class Overrides:
+    """What a job uses instead of what its spec would open, for tests and embedding apps: a camera, a
+    virtual camera, a segmenter, extra outputs, or models kept loaded between jobs. Unset: the real ones."""
 
     capture_factory: CaptureFactory | None = None
     vcam_factory: CameraFactory | None = None
@@ -77,13 +77,13 @@ class Devices:
 # -- parts -------------------------------------------------------------------------------------------
 
 
-def build_source(spec: JobSpec, devices: Devices) -> SourceStage:
+def build_source(spec: JobSpec, overrides: Overrides) -> SourceStage:
     src, duration = spec.source, spec.run.duration
     if src.camera is not None or (src.path is None and spec.live):
         opts = CameraOptions(camera=src.camera if src.camera is not None else 0, width=src.width, height=src.height,
                              fps=src.fps, fourcc=src.fourcc, mirror=src.mirror, backend=CameraBackend(src.backend),
                              reconnect=src.reconnect, retry_interval_s=src.retry_interval_s, duration_s=duration)
-        return CameraSource(opts, capture_factory=devices.capture_factory)
+        return CameraSource(opts, capture_factory=overrides.capture_factory)
     assert src.path is not None
     if src.realtime:
         return RealtimeSource(resolve_input(src.path), loop=src.loop, speed=src.speed, duration_s=duration,
@@ -122,7 +122,7 @@ def primary_effect(spec: JobSpec) -> Effect | None:
     return None
 
 
-def build_sinks(spec: JobSpec, devices: Devices, live: LiveSession | None) -> list[SinkStage]:
+def build_sinks(spec: JobSpec, overrides: Overrides, live: LiveSession | None) -> list[SinkStage]:
     sinks: list[SinkStage] = []
     alpha = spec.effective_effect is EffectKind.CUTOUT
     objects: dict[str, str] = {}
@@ -149,7 +149,7 @@ def build_sinks(spec: JobSpec, devices: Devices, live: LiveSession | None) -> li
         elif out.kind is OutputKind.VCAM:
             sinks.append(VirtualCameraSink(VcamOptions(backend=out.vcam_backend, device=out.vcam_device,
                                                        format=VcamFormat(out.vcam_format)),
-                                           camera_factory=devices.vcam_factory))
+                                           camera_factory=overrides.vcam_factory))
         elif out.kind is OutputKind.PREVIEW:
             assert live is not None
             sinks.append(live.preview())
@@ -157,7 +157,7 @@ def build_sinks(spec: JobSpec, devices: Devices, live: LiveSession | None) -> li
             sinks.append(NullSink())
     if objects:
         sinks.append(ObjectFilesSink(rle=objects.get("rle"), logits=objects.get("logits")))
-    return [*sinks, *devices.extra_sinks]
+    return [*sinks, *overrides.extra_sinks]
 
 
 def live_setup(spec: JobSpec) -> LiveSetup:
@@ -199,7 +199,7 @@ def change_gate(spec: JobSpec, *, live: bool) -> ChangeGate | None:
     return ChangeGate(GateOptions(threshold=threshold, max_skip=spec.mask.gate_max_skip))
 
 
-def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCallback | None = None,
+def build(spec: JobSpec, *, overrides: Overrides | None = None, on_output: OutputCallback | None = None,
           on_start: StartCallback | None = None) -> JobPipeline:
     """Turn a checked :class:`JobSpec` into a pipeline, ready to ``run()`` or iterate with ``frames()``.
 
@@ -212,17 +212,17 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
     """
     spec.check()
     check_files(spec, spec.origin)
-    devices = devices or Devices()
+    overrides = overrides or Overrides()
     live = LiveSession(live_setup(spec)) if spec.live else None
-    source = build_source(spec, devices)
-    mask_path = devices.segmenter is None and uses_mask_path(spec)
+    source = build_source(spec, overrides)
+    mask_path = overrides.segmenter is None and uses_mask_path(spec)
     segmenter: Segmenter
-    if devices.segmenter is not None:
-        segmenter = devices.segmenter
+    if overrides.segmenter is not None:
+        segmenter = overrides.segmenter
     elif live is not None:
         segmenter = production_segmenter(spec, live.prompts)  # the mask path runs in the inference worker
-    elif devices.models is not None:
-        segmenter = devices.models.get(spec)
+    elif overrides.models is not None:
+        segmenter = overrides.models.get(spec)
     else:
         segmenter = create_segmenter(spec.model.name, model_options(spec))
     stages: list[ProcessStage] = []
@@ -235,7 +235,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
         sched = spec.schedule
         wait = sched.max_wait_ms / 1000 if sched.max_wait_ms is not None else (
             0.0 if spec.model.tracks_objects else NewestFrame.max_wait_s)
-        warmup = devices.segmenter is None and not spec.model.tracks_objects
+        warmup = overrides.segmenter is None and not spec.model.tracks_objects
         segment = SegmentStage(segmenter, NewestFrame(wait, sched.max_in_queue, warmup), prepare=carry.prepare,
                                gate=change_gate(spec, live=True))
         stages = [segment, carry]
@@ -264,7 +264,7 @@ def build(spec: JobSpec, *, devices: Devices | None = None, on_output: OutputCal
             composite = CompositeStage(effect, invert_alpha=spec.effect.invert)
     if composite is not None:
         stages.append(composite)
-    sinks = build_sinks(spec, devices, live)
+    sinks = build_sinks(spec, overrides, live)
     queue_size = spec.run.queue_size or (LIVE_QUEUE if live else QUEUE_SIZE)
     pipeline = JobPipeline(spec, source, stages, sinks, segment=segment, carry=carry, composite=composite, live=live,
                            queue_size=queue_size, on_output=on_output, on_start=on_start)

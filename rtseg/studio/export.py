@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtseg.errors import ConfigError
 from rtseg.graph.pipeline import OutputCallback
-from rtseg.jobs.build import Devices, build
+from rtseg.jobs.build import Overrides, build
 from rtseg.jobs.pipeline import JobPipeline
 from rtseg.jobs.spec import JobSpec
 from rtseg.segment.prompts import Prompt, prompt_to_dict
@@ -64,5 +64,5 @@ def export_spec(kind: str, out: str, source: str, model_dir: Path | None = None,
 def export_pipeline(spec: JobSpec, session: InteractiveSession | None, on_output: OutputCallback) -> JobPipeline:
     """The export's pipeline, built now (so a bad target fails the request); with an interactive
     ``session`` its stored masks are the model."""
-    devices = Devices(segmenter=StoredMasks(session)) if session is not None else None
-    return build(spec, devices=devices, on_output=on_output)
+    overrides = Overrides(segmenter=StoredMasks(session)) if session is not None else None
+    return build(spec, overrides=overrides, on_output=on_output)

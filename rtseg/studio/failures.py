@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rtseg.errors import RtsegError
+from rtseg.errors import RtsegError, internal_error, one_line
 from rtseg.studio.files import NotAllowedError, OutputExistsError
 
 log = logging.getLogger("rtseg")
@@ -45,10 +45,6 @@ def status_of(exc: RtsegError) -> int:
     if isinstance(exc, OutputExistsError):
         return 409
     return 400
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -104,7 +100,7 @@ class OneLineErrors:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            message = one_line(f"internal error: {type(exc).__name__}: {exc}")
+            message = one_line(internal_error(exc))
             log.error("studio: %s %s: %s", scope.get("method"), scope.get("path"), message)
             if self.debug:
                 traceback.print_exception(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from rtseg.errors import ConfigError, RtsegError
+from rtseg.errors import ConfigError, RtsegError, internal_error
 from rtseg.studio.events import EventLog
 
 
@@ -39,7 +39,7 @@ class TaskRunner:
             except RtsegError as exc:
                 self.events.put(type="error", task=name, message=str(exc))
             except Exception as exc:  # shown on the page; the server goes on
-                self.events.put(type="error", task=name, message=f"internal error: {type(exc).__name__}: {exc}")
+                self.events.put(type="error", task=name, message=internal_error(exc))
             finally:
                 self.current = None
 

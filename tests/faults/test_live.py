@@ -13,7 +13,7 @@ import pytest
 from rtseg.errors import SinkError
 from rtseg.frame import Frame
 from rtseg.graph.clock import SimulatedClock
-from rtseg.jobs import Devices, JobSpec, build
+from rtseg.jobs import JobSpec, Overrides, build
 from rtseg.sinks import NullSink
 from rtseg.sources.realtime import RealtimeSource
 from tests.faults.conftest import SAMPLE
@@ -60,7 +60,7 @@ def live_pipeline(extra: NullSink, cams: list[FakeVcam]) -> Any:
 
     spec = JobSpec.from_dict({"command": "webcam", "source": {"path": str(SAMPLE), "realtime": True, "loop": False},
                               "outputs": [{"kind": "vcam"}], "run": {"status": False}}).check()
-    pipeline = build(spec, devices=Devices(vcam_factory=factory, extra_sinks=[extra]))
+    pipeline = build(spec, overrides=Overrides(vcam_factory=factory, extra_sinks=[extra]))
     # A clock that waits only for the pipeline's real work: the frames come as fast as it takes them.
     # Queues that hold the whole clip, so no frame is dropped upstream of the outputs.
     pipeline.source = RealtimeSource(SAMPLE, loop=False, clock=SimulatedClock(), label="sample")
