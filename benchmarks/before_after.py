@@ -8,7 +8,9 @@ the other commit from a temporary ``git worktree`` on ``PYTHONPATH``:
   variant; equal hashes mean the same masks byte for byte;
 - **CLI**: each command's ``--help``, and file jobs (blur with masks, cutout, overlay, segment, a job
   preset, a batch, and SAM 2 tracking with ``--model-dir``) run on real media: their terminal output
-  (timings masked) and every file they write, hashed;
+  (timings masked) and every file they write, hashed (times in JSON masked). An H.264 file is not always
+  the same bytes from one run to the next on the same code (x264's threads): a video that differs while
+  the masks and PNGs beside it are the same is worth running twice on one side before calling it a change;
 - **speed**: the quality benchmark's mask-path cost on 720p frames, ``rtseg bench effects`` and, with
   ``--model-dir``, SAM 2 tracking per frame; sides alternate (``--rounds`` each) so machine load hits
   both alike, and the table gives each figure's ratio (this checkout / base) with wall and CPU ms.
@@ -118,6 +120,7 @@ def masked_timings(text: str) -> str:
     import re
 
     text = re.sub(r"\d+(\.\d+)? ?(s|ms|fps|MB|MiB|%)\b", "#\\2", text)
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", "TIME", text)
     text = re.sub(r"/tmp/[^\s'\"]+", "TMP", text)
     return re.sub(r"\.rtseg-partial-\d+", ".rtseg-partial-PID", text)
 
