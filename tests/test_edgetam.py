@@ -479,25 +479,10 @@ def test_live_replay_delivers_every_frame_with_edgetam(edgetam_dir: Path) -> Non
     takes here): every frame comes out, none lost, and the stats say how many results EdgeTAM gave."""
     import itertools
 
-    from rtseg.frame import Frame
-    from rtseg.jobs.build import build
-    from rtseg.sources.realtime import RealtimeSource
-    from tests.test_live_flow import LockstepClock
-    from tests.test_live_sam2 import sam2_replay_spec
+    from tests.test_live_sam2 import lockstep_replay
 
     clip = ROOT.parent / "shared" / "data" / "gallery" / "05_default_juggle.mp4"
-    pipeline = build(sam2_replay_spec(edgetam_dir, clip, 2.0))
-    model = pipeline.segment.segmenter
-    started: list[int] = []
-    segment = model.segment
-
-    def record(frame: Frame):  # type: ignore[no-untyped-def]
-        started.append(frame.index)
-        return segment(frame)
-
-    model.segment = record  # type: ignore[method-assign]
-    pipeline.source = RealtimeSource(clip, loop=False, duration_s=2.0, clock=LockstepClock(pipeline, started, 15),
-                                     label=str(clip))
+    pipeline, started = lockstep_replay(edgetam_dir, clip, 15)
     doc = pipeline.run().to_json()
     assert doc["frames_in"] == doc["frames_out"] == 48 and doc["dropped"] == 0
     live = doc["live"]

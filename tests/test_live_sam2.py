@@ -14,7 +14,7 @@ import pytest
 from rtseg.controls.prompts import PromptControls
 from rtseg.errors import ConfigError
 from rtseg.frame import Frame
-from rtseg.jobs import JobSpec, build
+from rtseg.jobs import JobPipeline, JobSpec, build
 from rtseg.segment.base import NewestFrame, Segmenter
 from rtseg.segment.prompts import Prompt
 from rtseg.segment.sam2.segmenter import CLICK_OBJECT_ID, Sam2Segmenter, logits_to_alpha
@@ -113,17 +113,12 @@ def sam2_replay_spec(model_dir: Path, clip: Path, duration: float) -> JobSpec:
     }).check()
 
 
-@pytest.mark.slow
-def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age_in_the_stats(
-        sam2_model_dir: Path) -> None:
-    clip = require(DATA / "gallery" / "05_default_juggle.mp4")  # 1280x720, 24 fps
-    pipeline = build(sam2_replay_spec(sam2_model_dir, clip, 2.0))
-    assert isinstance(pipeline.segment.schedule, NewestFrame)
-    assert pipeline.segment.schedule.max_wait_s == 0.0  # SAM 2 never makes a frame wait for its own mask
-    # The replay on a clock in lockstep with the graph, and SAM 2 taking 15 camera frames per answer
-    # (however long it really takes here): the same frames are segmented and carried on any machine.
+def lockstep_replay(model_dir: Path, clip: Path, lag: int, duration: float = 2.0) -> tuple[JobPipeline, list[int]]:
+    """The live SAM 2 job on ``clip`` replayed on a clock in lockstep with the graph, the model taking ``lag``
+    camera frames per answer (however long it really takes here), and the frames it starts on (filled as it
+    runs): the same frames are segmented and carried on any machine."""
+    pipeline = build(sam2_replay_spec(model_dir, clip, duration))
     model = pipeline.segment.segmenter
-    assert isinstance(model, Sam2Segmenter) and model.live and model.model.intra_op_threads == 1
     started: list[int] = []
     segment = model.segment
 
@@ -132,9 +127,21 @@ def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age
         return segment(frame)
 
     model.segment = record  # type: ignore[method-assign]
-    lag = 15
-    pipeline.source = RealtimeSource(clip, loop=False, duration_s=2.0, clock=LockstepClock(pipeline, started, lag),
-                                     label=str(clip))
+    pipeline.source = RealtimeSource(clip, loop=False, duration_s=duration,
+                                     clock=LockstepClock(pipeline, started, lag), label=str(clip))
+    return pipeline, started
+
+
+@pytest.mark.slow
+def test_live_sam2_replay_delivers_every_frame_with_inference_rate_and_carry_age_in_the_stats(
+        sam2_model_dir: Path) -> None:
+    clip = require(DATA / "gallery" / "05_default_juggle.mp4")  # 1280x720, 24 fps
+    lag = 15  # SAM 2 takes 15 camera frames per answer
+    pipeline, started = lockstep_replay(sam2_model_dir, clip, lag)
+    assert isinstance(pipeline.segment.schedule, NewestFrame)
+    assert pipeline.segment.schedule.max_wait_s == 0.0  # SAM 2 never makes a frame wait for its own mask
+    model = pipeline.segment.segmenter
+    assert isinstance(model, Sam2Segmenter) and model.live and model.model.intra_op_threads == 1
     stats = pipeline.run()
     doc = stats.to_json()
     live = doc["live"]
